@@ -1,0 +1,97 @@
+"""One exception hierarchy for everything ``crs`` raises.
+
+Every error carries a ``hint`` telling the caller what to do next, and the offending value where
+there is one. Messages never contain secrets: callers pass identifiers (references, field names,
+types), never credential values.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ContentTypeError",
+    "ContextCorruptedError",
+    "ContextEvictedError",
+    "ContextExpiredError",
+    "ContextLookupError",
+    "ContextNotFoundError",
+    "CrsError",
+    "MetadataError",
+    "StoreCapacityError",
+    "StoreClosedError",
+    "StoreDiskError",
+]
+
+
+class CrsError(Exception):
+    """Root of every error raised by ``crs``; catch this to catch them all."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class ConfigError(CrsError, ValueError):
+    """A constructor or option was given a value it cannot work with."""
+
+
+class ContentTypeError(CrsError, TypeError):
+    """Content cannot be stored because it would not come back exactly as given.
+
+    ``path`` is a JSONPath-like location (``$.data[3].when``) of the offending value.
+    """
+
+    def __init__(self, message: str, *, path: str, type_name: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.type_name = type_name
+
+
+class MetadataError(CrsError, ValueError):
+    """A metadata field passed to ``store()`` has the wrong type or value."""
+
+    def __init__(self, message: str, *, field: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+class ContextLookupError(CrsError, LookupError):
+    """A reference does not resolve to content; the subclasses say why."""
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref
+
+
+class ContextNotFoundError(ContextLookupError):
+    """The reference was never issued by this store, was deleted, or is malformed."""
+
+
+class ContextEvictedError(ContextLookupError):
+    """The content was evicted to make room and there is no disk tier to bring it back from."""
+
+
+class ContextExpiredError(ContextLookupError):
+    """The content outlived its ``ttl``."""
+
+
+class ContextCorruptedError(ContextLookupError):
+    """Stored bytes no longer decode to what was stored (disk damage or tampering)."""
+
+
+class StoreCapacityError(CrsError):
+    """A single item cannot fit the store's limits and there is nowhere else to put it."""
+
+
+class StoreClosedError(CrsError):
+    """The store was used after ``close()``."""
+
+
+class StoreDiskError(CrsError):
+    """The disk tier could not be opened or written (path, permissions, not a store file)."""

@@ -36,7 +36,7 @@ import lz4.block
 
 from crs.errors import ConfigError, ContentTypeError
 
-__all__ = ["CompressionAlgorithm", "Encoded", "Kind", "decode", "encode", "raw_size"]
+__all__ = ["CompressionAlgorithm", "Encoded", "Kind", "decode", "digest_of", "encode", "raw_size"]
 
 
 class Kind(IntEnum):
@@ -195,11 +195,10 @@ def make_compressor(algorithm: CompressionAlgorithm, level: int | None) -> _Comp
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """Content serialised, fingerprinted and packed, ready to be indexed."""
+    """Content serialised and packed, ready to be fingerprinted and indexed."""
 
     kind: Kind
     raw: bytes
-    digest: bytes
     blob: bytes
 
 
@@ -224,7 +223,7 @@ def serialize(content: object) -> tuple[Kind, bytes]:
 
 def encode(content: object, compressor: _Compressor) -> Encoded:
     kind, raw = serialize(content)
-    return Encoded(kind, raw, digest_of(kind, raw), compressor.pack(kind, raw))
+    return Encoded(kind, raw, compressor.pack(kind, raw))
 
 
 def _encode_json(value: object) -> bytes:

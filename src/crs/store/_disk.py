@@ -182,21 +182,21 @@ class DiskTier:
             self.raw_bytes -= row[0]
             self.stored_bytes -= row[1]
 
-    def purge_expired(self, now: float) -> list[bytes]:
-        """Delete every item expired at ``now``; returns their keys."""
+    def purge_expired(self, now: float) -> list[tuple[bytes, bytes]]:
+        """Delete every item expired at ``now``; returns their keys and blobs."""
         if self.next_expiry is None or self.next_expiry > now:
             return []
         with self._transaction():
             rows = self._db.execute(
-                "DELETE FROM entries WHERE expires_at <= ? RETURNING key, raw_size, length(blob)",
+                "DELETE FROM entries WHERE expires_at <= ? RETURNING key, blob, raw_size",
                 (now,),
             ).fetchall()
-        for _key, size, stored in rows:
+        for _key, blob, size in rows:
             self.count -= 1
             self.raw_bytes -= size
-            self.stored_bytes -= stored
+            self.stored_bytes -= len(blob)
         self.next_expiry = self._earliest_expiry()
-        return [bytes(key) for key, _size, _stored in rows]
+        return [(bytes(key), bytes(blob)) for key, blob, _size in rows]
 
     def close(self) -> None:
         db = getattr(self, "_db", None)

@@ -13,7 +13,9 @@ ordered-dict slot beyond its bytes:
 * ``_holders`` / ``_expiry`` / ``_extras`` — side tables holding only the items that need them.
 * ``_expiry_heap`` — (expires_at, key), lazily invalidated, for O(log n) expiry sweeps.
 * ``_gone`` — a bounded record of evicted and expired keys, so a lookup can say *why* content
-  is missing instead of a bare "not found".
+  is missing instead of a bare "not found". Each record keeps a seal (a second, independent hash
+  of the item's bytes), so content stored again revives its old reference, while different
+  content that happens to share the fingerprint can never take that reference over.
 * :class:`~crs.store._disk.DiskTier` — optional, written through, so eviction never loses data.
 
 One lock guards all of it. Encoding, hashing and compressing happen before taking the lock and
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import heapq
 import logging
 import math
@@ -49,6 +52,7 @@ from crs.errors import (
 from crs.store._codec import (
     CompressionAlgorithm,
     Encoded,
+    Kind,
     codec_of,
     decode,
     digest_of,
@@ -139,7 +143,7 @@ class ContextReferenceStore:
         self._expiry_heap: list[tuple[float, bytes]] = []
         self._extras: dict[bytes, Extras] = {}
         self._policy = make_policy(self._policy_kind, self._tier, self._expiry.get)
-        self._gone: OrderedDict[bytes, str] = OrderedDict()
+        self._gone: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()
         self._gone_limit = max(_MIN_TOMBSTONES, 4 * cache_size)
         self._disk = DiskTier(disk_path) if use_disk_storage else None
         self._closed = False
@@ -149,7 +153,7 @@ class ContextReferenceStore:
         self._dropped = 0
         self._evictions = {"capacity": 0, "memory": 0, "expired": 0}
         # Seam for tests that need two contents with one fingerprint.
-        self._fingerprint: Callable[[Encoded], bytes] = lambda encoded: encoded.digest
+        self._fingerprint: Callable[[Kind, bytes], bytes] = digest_of
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -168,13 +172,14 @@ class ContextReferenceStore:
         """
         request = parse_metadata(metadata)
         encoded = encode(content, self._compressor)
+        digest = self._fingerprint(encoded.kind, encoded.raw)
         with self._lock:
             self._check_open()
             now = self._now()
             self._purge_expired(now)
             expires_at = None if request.ttl is None else now + request.ttl
             incoming = EntryState(request.priority, expires_at, 1, request.extras)
-            key, row = self._locate(encoded, now)
+            key, row = self._locate(digest, encoded, now)
             if row is not None:
                 self._promote(key, row)
             if key in self._tier:
@@ -208,7 +213,7 @@ class ContextReferenceStore:
             else:
                 expires_at = self._expiry.get(key)
                 if expires_at is not None and expires_at <= self._now():
-                    self._expire(key)
+                    self._expire(key, blob)
                     self._misses += 1
                     raise self._missing(key, ref)
                 self._tier.touch(key)
@@ -230,7 +235,7 @@ class ContextReferenceStore:
                     raise self._missing(key, ref)
                 blob, state, tier = row.blob, row.state, "disk"
             if state.expires_at is not None and state.expires_at <= self._now():
-                self._expire(key)
+                self._expire(key, blob)
                 raise self._missing(key, ref)
         extras = state.extras or Extras()
         return ContextMetadata(
@@ -425,12 +430,11 @@ class ContextReferenceStore:
                 hint="create a new store, or reopen its disk_path",
             )
 
-    def _locate(self, encoded: Encoded, now: float) -> tuple[bytes, DiskRow | None]:
+    def _locate(self, digest: bytes, encoded: Encoded, now: float) -> tuple[bytes, DiskRow | None]:
         """The key for ``encoded``: where identical content lives already, or the first free one.
 
         Returns the disk row when the content exists only on disk.
         """
-        digest = self._fingerprint(encoded)
         for probe in range(_MAX_PROBES):
             key = digest if probe == 0 else digest + bytes((probe,))
             blob = self._tier.get(key)
@@ -438,10 +442,13 @@ class ContextReferenceStore:
             if blob is None and self._disk is not None:
                 row = self._disk.get(key)
                 if row is not None and _expired(row.state, now):
-                    self._expire(key)
+                    self._expire(key, row.blob)
                     row = None
                 blob = row.blob if row is not None else None
             if blob is None:
+                gone = self._gone.get(key)
+                if gone is not None and gone[1] != _seal(encoded.blob):
+                    continue  # the old reference of other content: never hand it out again
                 return key, None
             if kind_of(blob) is encoded.kind and self._compressor.unpack_raw(blob) == encoded.raw:
                 return key, row
@@ -533,10 +540,11 @@ class ContextReferenceStore:
         if row is None:
             raise self._missing(key, ref)
         if _expired(row.state, self._now()):
-            self._expire(key)
+            self._expire(key, row.blob)
             raise self._missing(key, ref)
         try:
-            intact = digest_of(kind_of(row.blob), self._compressor.unpack_raw(row.blob)) == key[:16]
+            raw = self._compressor.unpack_raw(row.blob)
+            intact = self._fingerprint(kind_of(row.blob), raw) == key[:16]
         except Exception:  # any decoding failure means the bytes are damaged
             intact = False
         if not intact:
@@ -550,7 +558,7 @@ class ContextReferenceStore:
         return row.blob
 
     def _missing(self, key: bytes, ref: str) -> ContextLookupError:
-        cause = self._gone.get(key)
+        cause = self._gone.get(key, ("", b""))[0]
         if cause == _EVICTED:
             return ContextEvictedError(
                 f"{ref} was evicted to make room (cache_size={self._cache_size})",
@@ -568,10 +576,10 @@ class ContextReferenceStore:
 
     def _evict(self, key: bytes, cause: str) -> None:
         self._evictions[cause] += 1
-        self._forget(key)
-        if self._disk is None:
+        blob = self._forget(key)
+        if self._disk is None and blob is not None:
             self._dropped += 1
-            self._remember(key, _EVICTED)
+            self._remember(key, _EVICTED, blob)
             if not self._warned_about_dropping:
                 self._warned_about_dropping = True
                 _log.warning(
@@ -580,30 +588,30 @@ class ContextReferenceStore:
                     self._cache_size,
                 )
 
-    def _expire(self, key: bytes) -> None:
+    def _expire(self, key: bytes, blob: bytes) -> None:
         self._evictions["expired"] += 1
-        self._remove(key, tombstone=_EXPIRED)
+        self._remove(key)
+        self._remember(key, _EXPIRED, blob)
 
-    def _remove(self, key: bytes, tombstone: str | None = None) -> None:
+    def _remove(self, key: bytes) -> None:
         """Remove an item from both tiers (disk first, so a failed write changes nothing)."""
         if self._disk is not None:
             self._disk.delete(key)
         self._forget(key)
-        if tombstone is None:
-            self._gone.pop(key, None)
-        else:
-            self._remember(key, tombstone)
+        self._gone.pop(key, None)
 
-    def _forget(self, key: bytes) -> None:
-        """Drop an item from the memory tier and its side tables."""
-        if self._tier.pop(key) is not None:
+    def _forget(self, key: bytes) -> bytes | None:
+        """Drop an item from the memory tier and side tables; returns its blob if it was there."""
+        blob = self._tier.pop(key)
+        if blob is not None:
             self._policy.removed(key)
         self._holders.pop(key, None)
         self._expiry.pop(key, None)
         self._extras.pop(key, None)
+        return blob
 
-    def _remember(self, key: bytes, cause: str) -> None:
-        self._gone[key] = cause
+    def _remember(self, key: bytes, cause: str, blob: bytes) -> None:
+        self._gone[key] = (cause, _seal(blob))
         self._gone.move_to_end(key)
         if len(self._gone) > self._gone_limit:
             self._gone.popitem(last=False)
@@ -613,16 +621,22 @@ class ContextReferenceStore:
         heap = self._expiry_heap
         while heap and heap[0][0] <= now:
             expires_at, key = heapq.heappop(heap)
-            if self._expiry.get(key) == expires_at:
-                self._expire(key)
+            blob = self._tier.get(key)
+            if blob is not None and self._expiry.get(key) == expires_at:
+                self._expire(key, blob)
                 purged += 1
         if self._disk is not None:
-            for key in self._disk.purge_expired(now):
+            for key, blob in self._disk.purge_expired(now):
                 self._evictions["expired"] += 1
                 self._forget(key)
-                self._remember(key, _EXPIRED)
+                self._remember(key, _EXPIRED, blob)
                 purged += 1
         return purged
+
+
+def _seal(blob: bytes) -> bytes:
+    """A second fingerprint, independent of the reference, to recognise evicted content."""
+    return hashlib.blake2b(blob, digest_size=16, person=b"crs-tombstone").digest()
 
 
 def _expired(state: EntryState, now: float) -> bool:

@@ -190,3 +190,16 @@ def test_reopening_with_another_codec_still_reads_old_items(tmp_path: Path) -> N
         assert store.retrieve(ref) == text
         assert store.get_metadata(ref).codec == "lz4"
         assert store.store(text) == ref
+
+
+def test_damaged_metadata_on_disk_is_a_disk_error_naming_the_file(tmp_path: Path) -> None:
+    with ContextReferenceStore(use_disk_storage=True, disk_path=tmp_path) as store:
+        ref = store.store("x", {"tags": ["t"]})
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE entries SET extras = '{not json'")
+    with (
+        ContextReferenceStore(use_disk_storage=True, disk_path=tmp_path) as store,
+        pytest.raises(StoreDiskError, match="is damaged") as info,
+    ):
+        store.get_metadata(ref)
+    assert str(tmp_path / DB_NAME) in str(info.value)

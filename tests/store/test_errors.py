@@ -156,3 +156,16 @@ def test_repr_is_short_and_informative() -> None:
         store.store("secret-ish content that must not appear in repr")
         text = repr(store)
     assert text == "ContextReferenceStore(1 in memory, cache_size=5, policy=LFU, compression=lz4)"
+
+
+def test_none_means_default_for_every_known_metadata_field() -> None:
+    with ContextReferenceStore() as store:
+        ref = store.store("x", {"priority": None, "ttl": None, "tags": None, "content_type": None})
+        meta = store.get_metadata(ref)
+    assert (meta.priority, meta.expires_at, meta.tags, meta.content_type, meta.extra) == (
+        0,
+        None,
+        frozenset(),
+        None,
+        {},
+    )

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 import lz4.block
 
+from crs._choices import parse_choice
 from crs.errors import ConfigError, ContentTypeError
 
 __all__ = ["CompressionAlgorithm", "Encoded", "Kind", "decode", "digest_of", "encode", "raw_size"]
@@ -61,16 +62,12 @@ class CompressionAlgorithm(StrEnum):
 
     @classmethod
     def parse(cls, value: CompressionAlgorithm | str) -> CompressionAlgorithm:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            choices = ", ".join(repr(c.value) for c in cls)
-            raise ConfigError(
-                f"compression_algorithm={value!r} is not one of {choices}",
-                hint="use 'lz4' (fast, the default) or 'none' to store raw bytes",
-            ) from None
+        return parse_choice(
+            cls,
+            value,
+            "compression_algorithm",
+            hint="use 'lz4' (fast, the default) or 'none' to store raw bytes",
+        )
 
 
 _CODEC_IDS: Final = {

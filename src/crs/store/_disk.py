@@ -70,7 +70,6 @@ class DiskTier:
         else:
             folder = Path(directory)
         self.path = folder / FILE_NAME
-        self.persistent = directory is not None
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -167,10 +166,14 @@ class DiskTier:
         if row is None:
             return None
         blob, priority, expires_at, holders, extras = row
-        return DiskRow(
-            bytes(blob),
-            EntryState(priority, expires_at, holders, Extras.from_json(extras) if extras else None),
-        )
+        try:
+            parsed = Extras.from_json(extras) if extras else None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreDiskError(
+                f"the metadata of item {key.hex()} in {self.path} is damaged: {exc}",
+                hint="the file was modified outside the store; delete the item and store it again",
+            ) from exc
+        return DiskRow(bytes(blob), EntryState(priority, expires_at, holders, parsed))
 
     def delete(self, key: bytes) -> None:
         with self._transaction():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from crs.errors import ContentTypeError, MetadataError
-from crs.store._codec import Kind, serialize
+from crs.store._codec import serialize
 
 __all__ = ["ContextMetadata", "Extras", "StoreRequest", "merge_extras", "parse_metadata"]
 
@@ -87,13 +87,15 @@ _PLAIN: Final = StoreRequest()
 
 def parse_metadata(metadata: Mapping[str, Any] | None) -> StoreRequest:
     """Validate ``metadata``; every problem names the field and the value."""
-    if not metadata:
+    if metadata is None:
         return _PLAIN
     if not isinstance(metadata, Mapping):
         raise MetadataError(
             f"metadata must be a mapping, got {type(metadata).__name__}", field="metadata"
         )
-    priority = _priority(metadata.get("priority", 0))
+    if not metadata:
+        return _PLAIN
+    priority = _priority(metadata.get("priority"))
     ttl = _ttl(metadata.get("ttl"))
     tags = _tags(metadata.get("tags"))
     content_type = _content_type(metadata.get("content_type"))
@@ -103,7 +105,7 @@ def parse_metadata(metadata: Mapping[str, Any] | None) -> StoreRequest:
             raise MetadataError(f"metadata key {key!r} is not a string", field=repr(key))
     if extra:
         try:
-            kind, raw = serialize(extra)
+            _kind, raw = serialize(extra)
         except ContentTypeError as exc:
             raise MetadataError(
                 f"metadata field at {exc.path.replace('$', 'metadata', 1)} is not JSON: "
@@ -111,7 +113,6 @@ def parse_metadata(metadata: Mapping[str, Any] | None) -> StoreRequest:
                 field=exc.path.replace("$.", "", 1),
                 hint="extra metadata is written to disk with the content, so it must be JSON",
             ) from None
-        assert kind is Kind.JSON
         frozen_extra: dict[str, Any] | None = json.loads(raw)  # a private copy
     else:
         frozen_extra = None
@@ -122,6 +123,8 @@ def parse_metadata(metadata: Mapping[str, Any] | None) -> StoreRequest:
 
 
 def _priority(value: object) -> int:
+    if value is None:
+        return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise MetadataError(
             f"metadata field 'priority' must be an int, got {value!r}",

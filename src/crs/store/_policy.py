@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Final, Protocol
 
-from crs.errors import ConfigError
+from crs._choices import parse_choice
 from crs.store._codec import raw_size
 
 __all__ = ["EvictionPolicy", "MemoryTier", "Policy", "make_policy"]
@@ -40,14 +40,7 @@ class EvictionPolicy(StrEnum):
 
     @classmethod
     def parse(cls, value: EvictionPolicy | str) -> EvictionPolicy:
-        if isinstance(value, cls):
-            return value
-        wanted = str(value).lower().replace("-", "_")
-        for policy in cls:
-            if policy.value.lower() == wanted:
-                return policy
-        choices = ", ".join(repr(p.value) for p in cls)
-        raise ConfigError(f"eviction_policy={value!r} is not one of {choices}")
+        return parse_choice(cls, value, "eviction_policy")
 
 
 class MemoryTier:
@@ -111,10 +104,6 @@ class MemoryTier:
         """Keys lowest priority first, least recently used first within a priority."""
         for priority in sorted(self._levels):
             yield from self._levels[priority]
-
-    def keys(self) -> Iterator[bytes]:
-        for level in self._levels.values():
-            yield from level
 
 
 class Policy(Protocol):

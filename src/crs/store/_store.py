@@ -536,8 +536,9 @@ class ContextReferenceStore:
 
     def _load(self, key: bytes, ref: str) -> bytes:
         """Read an item that is not in memory from the disk tier, checking it is intact."""
-        row = self._disk.get(key) if self._disk is not None else None
-        if row is None:
+        disk = self._disk
+        row = disk.get(key) if disk is not None else None
+        if disk is None or row is None:
             raise self._missing(key, ref)
         if _expired(row.state, self._now()):
             self._expire(key, row.blob)
@@ -551,8 +552,8 @@ class ContextReferenceStore:
             raise ContextCorruptedError(
                 f"{ref} is damaged on disk: its bytes no longer match its fingerprint",
                 ref=ref,
-                hint=f"the disk tier at {self._disk.path if self._disk else '?'} was modified "
-                "outside the store; delete the reference and store the content again",
+                hint=f"the disk tier at {disk.path} was modified outside the store; delete the "
+                "reference and store the content again",
             )
         self._promote(key, row)
         return row.blob

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from crs.clock import Clock, SystemClock, VirtualClock, get_clock, set_clock, use_clock
+from crs.clock import (
+    Clock,
+    SystemClock,
+    VirtualClock,
+    get_clock,
+    resolve_clock,
+    set_clock,
+    use_clock,
+)
 from crs.errors import (
     ConfigError,
     ContentTypeError,
@@ -56,6 +64,7 @@ __all__ = [
     "VirtualClock",
     "__version__",
     "get_clock",
+    "resolve_clock",
     "set_clock",
     "use_clock",
 ]

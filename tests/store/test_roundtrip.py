@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -52,9 +53,9 @@ tricky_text = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def shared_store() -> ContextReferenceStore:
+def shared_store() -> Iterator[ContextReferenceStore]:
     with ContextReferenceStore(cache_size=100_000) as store:
-        yield store  # type: ignore[misc]
+        yield store
 
 
 @settings(max_examples=300)

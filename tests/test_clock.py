@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import sys
 import threading
@@ -15,6 +16,7 @@ from crs.clock import (
     Clock,
     SystemClock,
     VirtualClock,
+    VirtualTimeout,
     get_clock,
     resolve_clock,
     set_clock,
@@ -286,3 +288,181 @@ def test_resolve_clock_prefers_explicit_then_current_default() -> None:
         assert resolve_clock(explicit) is explicit
     assert resolve_clock(None) is get_clock()
     assert resolve_clock(None) is not swapped
+
+
+# --- virtual deadlines (VirtualClock.timeout_at) -----------------------------------------------
+
+
+def test_asleep_past_a_virtual_deadline_stops_exactly_there_and_times_out() -> None:
+    clock = VirtualClock(start=0.0, monotonic_start=0.1)  # 0.1 + 30 is not exact in binary
+    deadline = clock.monotonic() + 30
+
+    async def main() -> None:
+        async with clock.timeout_at(deadline) as scope:
+            await clock.asleep(100)
+        pytest.fail(f"the deadline did not fire: {scope!r}")
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    assert clock.monotonic() == deadline
+    assert clock.now() == pytest.approx(30.0)
+    assert clock.sleeps == [pytest.approx(30.0)]
+
+
+def test_asleep_within_a_virtual_deadline_is_untouched() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def main() -> VirtualTimeout:
+        async with clock.timeout_at(10.0) as scope:
+            await clock.asleep(4)
+            await clock.asleep(5.5)
+        return scope
+
+    scope = asyncio.run(main())
+    assert not scope.expired()
+    assert clock.sleeps == [4.0, 5.5]
+    assert repr(scope) == "VirtualTimeout(when=10.0, exited)"
+
+
+def test_reaching_a_virtual_deadline_exactly_counts_as_timing_out() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def main() -> None:
+        async with clock.timeout_at(5.0):
+            await clock.asleep(5.0)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    assert clock.monotonic() == 5.0
+
+
+def test_a_deadline_already_past_fires_on_the_next_sleep_without_moving_time() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def main() -> None:
+        async with clock.timeout_at(2.0):
+            clock.sleep(3)  # a blocking sleep: never cut short
+            await clock.asleep(1)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    assert clock.sleeps == [3.0, 0.0]
+
+
+def test_nested_virtual_deadlines_the_earliest_fires_and_only_it_converts() -> None:
+    clock = VirtualClock(start=0.0)
+    caught: list[str] = []
+
+    async def main() -> None:
+        async with clock.timeout_at(10.0) as outer:
+            try:
+                async with clock.timeout_at(50.0) as inner:
+                    await clock.asleep(100)
+            except asyncio.CancelledError:
+                caught.append(f"inner scope passed the cancellation on, expired={inner.expired()}")
+                raise
+        assert outer.expired()
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    assert caught == ["inner scope passed the cancellation on, expired=False"]
+    assert clock.monotonic() == 10.0
+
+
+def test_virtual_deadline_binds_to_the_task_not_to_tasks_spawned_inside() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def child() -> str:
+        await clock.asleep(100)  # inherits the context, but not the deadline
+        return "child finished"
+
+    async def main() -> tuple[bool, str]:
+        spawned: list[asyncio.Task[str]] = []
+        try:
+            async with clock.timeout_at(10.0):
+                spawned.append(asyncio.create_task(child()))
+                await clock.asleep(50)
+        except TimeoutError:
+            timed_out = True
+        else:
+            timed_out = False
+        return timed_out, await spawned[0]
+
+    assert asyncio.run(main()) == (True, "child finished")
+
+
+def test_virtual_deadline_does_not_cut_the_sleeps_of_a_task_it_awaits() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def child() -> str:
+        await clock.asleep(100)
+        return "child finished"
+
+    async def main() -> str:
+        async with clock.timeout_at(10.0):
+            return await asyncio.create_task(child())  # not a clock sleep: not cut short
+
+    assert asyncio.run(main()) == "child finished"
+    assert clock.monotonic() == 100.0
+
+
+def test_virtual_deadline_ignores_other_clocks() -> None:
+    clock, other = VirtualClock(start=0.0), VirtualClock(start=0.0)
+
+    async def main() -> None:
+        async with clock.timeout_at(1.0):
+            await other.asleep(60)
+
+    asyncio.run(main())
+    assert other.monotonic() == 60.0
+    assert clock.monotonic() == 0.0
+
+
+def test_virtual_deadline_leaves_outside_cancellation_alone() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def victim(ready: asyncio.Event) -> None:
+        async with clock.timeout_at(10.0):
+            ready.set()
+            await asyncio.Event().wait()
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(victim(ready))
+        await ready.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_swallowed_virtual_cancellation_exits_like_asyncio_timeout() -> None:
+    clock = VirtualClock(start=0.0)
+
+    async def main() -> tuple[bool, int]:
+        async with clock.timeout_at(1.0) as scope:
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock.asleep(5)
+        task = asyncio.current_task()
+        assert task is not None
+        return scope.expired(), task.cancelling()
+
+    assert asyncio.run(main()) == (True, 0)
+
+
+def test_virtual_timeout_is_single_use_and_needs_a_number() -> None:
+    clock = VirtualClock()
+    scope = clock.timeout_at(1.0)
+
+    async def main() -> None:
+        async with scope:
+            pass
+        async with scope:
+            pass
+
+    with pytest.raises(RuntimeError, match="only once"):
+        asyncio.run(main())
+    with pytest.raises(ValueError, match="nan"):
+        clock.timeout_at(math.nan)
+    assert repr(clock.timeout_at(3.0)) == "VirtualTimeout(when=3.0, pending)"

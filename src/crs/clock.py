@@ -7,6 +7,16 @@ every sleep advances virtual time instantly and is recorded for assertions.
 
 Components accept ``clock=None`` and resolve it through :func:`get_clock` *at each use*, so a
 clock swapped in with :func:`use_clock` also reaches objects built before the swap.
+
+Timeouts in virtual time. A real timeout (:func:`asyncio.timeout`) fires when the event loop's
+real clock reaches the deadline, which a virtual sleep never lets happen. So the virtual clock
+keeps its own deadlines: :meth:`VirtualClock.timeout_at` registers one for the current task, and
+:meth:`VirtualClock.asleep` never sleeps past it. A sleep that would reach the deadline advances
+time to exactly the deadline and cancels the task, and the scope turns that cancellation into
+:class:`TimeoutError`, just as :func:`asyncio.timeout_at` does. Only sleeps through the crs clock
+move virtual time, so only they can fire a virtual deadline: a task blocked on anything else
+(an :class:`asyncio.Event`, a socket) stays blocked until it next sleeps on the clock. Making the
+whole event loop virtual is a later step.
 """
 
 from __future__ import annotations
@@ -17,12 +27,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 __all__ = [
     "Clock",
     "SystemClock",
     "VirtualClock",
+    "VirtualTimeout",
     "get_clock",
     "resolve_clock",
     "set_clock",
@@ -92,6 +105,10 @@ class VirtualClock:
     ``asleep`` also yields to the event loop once, so other ready tasks get to run, as they
     would during a real sleep. The clock is thread-safe.
 
+    ``asleep`` honours the deadlines the current task entered with :meth:`timeout_at`: it never
+    sleeps past the earliest one (see the module docstring). The sync :meth:`sleep` ignores them,
+    as a blocking :func:`time.sleep` ignores :func:`asyncio.timeout`.
+
     The default start (2023-11-14T22:13:20Z) is fixed so that runs are reproducible.
     """
 
@@ -124,8 +141,32 @@ class VirtualClock:
             self._mono += duration
 
     async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)
+        duration = _check_duration(seconds)
+        deadline = _earliest_timeout(self)
+        fired: VirtualTimeout | None = None
+        with self._lock:
+            start = self._mono
+            end = start + duration
+            if deadline is not None and end >= deadline.when():
+                fired = deadline  # stop exactly at the deadline, or stay put if it has passed
+                end = max(start, deadline.when())
+            self._sleeps.append(end - start)
+            self._wall += end - start
+            self._mono = end
+        if fired is not None:
+            fired._expire()
+        await asyncio.sleep(0)  # a cancellation from _expire() is delivered here
+
+    def timeout_at(self, when: float) -> VirtualTimeout:
+        """An async context manager that times the block out at ``when`` on :meth:`monotonic`.
+
+        The virtual-time twin of :func:`asyncio.timeout_at`: a sleep through :meth:`asleep` that
+        would reach ``when`` stops there and the block is cancelled; leaving the block turns that
+        cancellation into :class:`TimeoutError`. Nested scopes work as with asyncio: the earliest
+        deadline fires, and only the scope that fired converts the cancellation. Most code wants
+        :func:`crs.resilience.timeout`, which picks this or the real one from the clock.
+        """
+        return VirtualTimeout(self, when)
 
     @property
     def sleeps(self) -> list[float]:
@@ -143,6 +184,94 @@ class VirtualClock:
             f"VirtualClock(now={self._wall!r}, monotonic={self._mono!r}, "
             f"sleeps={len(self._sleeps)})"
         )
+
+
+class VirtualTimeout:
+    """A deadline on a :class:`VirtualClock` for the task that enters it (see ``timeout_at``).
+
+    It binds to the task that enters it, not to the context: tasks created inside the block copy
+    the context but are not timed out with it, just as :func:`asyncio.timeout` cancels only the
+    task that entered it. The cancellation is a real :meth:`asyncio.Task.cancel`, undone with
+    :meth:`asyncio.Task.uncancel` on exit, so structured-concurrency code (task groups, nested
+    timeouts) sees exactly what it would see under a real timeout.
+    """
+
+    def __init__(self, clock: VirtualClock, when: float) -> None:
+        if math.isnan(when):
+            raise ValueError("timeout_at() needs a monotonic reading, got nan")
+        self._clock = clock
+        self._when = float(when)
+        self._task: asyncio.Task[object] | None = None
+        self._cancelling = 0
+        self._token: Token[tuple[VirtualTimeout, ...]] | None = None
+        self._expired = False
+
+    def when(self) -> float:
+        """The deadline, as a :meth:`VirtualClock.monotonic` reading."""
+        return self._when
+
+    def expired(self) -> bool:
+        """Whether the deadline fired (a sleep was cut short and the task cancelled)."""
+        return self._expired
+
+    async def __aenter__(self) -> VirtualTimeout:
+        if self._token is not None or self._task is not None:
+            raise RuntimeError("a VirtualTimeout can be entered only once")
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("VirtualClock.timeout_at() must be used inside an asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._token = _timeouts.set((*_timeouts.get(), self))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is None or self._task is None:
+            raise RuntimeError("a VirtualTimeout was exited without being entered")
+        _timeouts.reset(self._token)
+        self._token = None
+        if not self._expired:
+            return
+        # Same rule as asyncio.Timeout: convert only our own cancellation, not an outer one.
+        if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError(f"virtual deadline {self._when!r} reached") from exc
+
+    def _expire(self) -> None:
+        if not self._expired and self._task is not None:
+            self._expired = True
+            self._task.cancel()
+
+    def __repr__(self) -> str:
+        if self._expired:
+            state = "expired"
+        elif self._token is not None:
+            state = "active"
+        else:
+            state = "exited" if self._task is not None else "pending"
+        return f"VirtualTimeout(when={self._when!r}, {state})"
+
+
+# The deadlines entered in this context; each holds its clock and task, so asleep() filters.
+_timeouts: ContextVar[tuple[VirtualTimeout, ...]] = ContextVar("crs_virtual_timeouts", default=())
+
+
+def _earliest_timeout(clock: VirtualClock) -> VirtualTimeout | None:
+    """The current task's earliest live deadline on ``clock`` (the innermost one on a tie)."""
+    entered = _timeouts.get()
+    if not entered:
+        return None
+    task = asyncio.current_task()
+    earliest: VirtualTimeout | None = None
+    for scope in reversed(entered):
+        live = scope._clock is clock and scope._task is task and not scope._expired
+        if live and (earliest is None or scope._when < earliest._when):
+            earliest = scope
+    return earliest
 
 
 _default: Clock = SystemClock()

@@ -8,6 +8,8 @@ types), never credential values.
 from __future__ import annotations
 
 __all__ = [
+    "AgentError",
+    "CircuitOpenError",
     "ConfigError",
     "ContentTypeError",
     "ContextCorruptedError",
@@ -16,7 +18,9 @@ __all__ = [
     "ContextLookupError",
     "ContextNotFoundError",
     "CrsError",
+    "CrsTimeoutError",
     "MetadataError",
+    "RetryError",
     "StoreCapacityError",
     "StoreClosedError",
     "StoreDiskError",
@@ -95,3 +99,59 @@ class StoreClosedError(CrsError):
 
 class StoreDiskError(CrsError):
     """The disk tier could not be opened or written (path, permissions, not a store file)."""
+
+
+class CrsTimeoutError(CrsError, TimeoutError):
+    """An operation ran past its deadline on the crs clock.
+
+    Also a builtin :class:`TimeoutError` (and so :class:`asyncio.TimeoutError`), so code that
+    already catches those keeps working.
+    """
+
+    def __init__(self, message: str, *, seconds: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.seconds = seconds
+
+
+class CircuitOpenError(CrsError):
+    """The circuit for ``key`` is open: calls are refused until ``retry_at`` (monotonic clock)."""
+
+    def __init__(
+        self, message: str, *, key: str, retry_at: float, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.retry_at = retry_at
+
+
+class RetryError(CrsError):
+    """A retry policy gave up; ``history`` holds every attempt and ``last_error`` the final one.
+
+    ``history`` is a tuple of :class:`crs.resilience.Attempt`; it is typed loosely here so that
+    this module stays free of imports.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        history: tuple[object, ...],
+        last_error: BaseException | None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.history = history
+        self.last_error = last_error
+
+
+class AgentError(CrsError):
+    """An error in an agent run, in the shape of the production-agent guide.
+
+    ``error_type`` is a :class:`crs.resilience.ErrorType`; ``recoverable`` says whether retrying
+    the run can help.
+    """
+
+    def __init__(self, error_type: object, message: str, recoverable: bool = True) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.recoverable = recoverable

@@ -25,6 +25,9 @@ def crs_clock() -> Iterator[VirtualClock]:
     when the test calls ``crs_clock.advance()``. The previous default is restored at teardown,
     even when the test fails.
 
+    That covers the resilience kit too: retry backoff, rate-limiter waits, breaker cool-downs and
+    ``crs.resilience.timeout`` deadlines all run in virtual time.
+
     Only ``crs`` follows this clock for now: ``time.sleep`` and ``asyncio.sleep`` called by
     third-party code (SDK retry loops, for instance) still take real time. Making those virtual
     comes later.

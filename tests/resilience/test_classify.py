@@ -1169,3 +1169,16 @@ def test_classify_imports_no_sdk_or_http_library() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout) == []
+
+
+def test_agent_error_keeps_the_production_guide_shape() -> None:
+    from crs import AgentError, CrsError
+
+    error = AgentError(ErrorType.RATE_LIMIT, "slow down", recoverable=True)
+    assert (error.error_type, error.message, error.recoverable) == (
+        ErrorType.RATE_LIMIT,
+        "slow down",
+        True,
+    )
+    assert isinstance(error, CrsError)
+    assert AgentError(ErrorType.VALIDATION, "bad input", False).recoverable is False

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import repeat
@@ -255,12 +256,8 @@ class RateLimiter:
         if ticket is None:
             return 0.0
         try:
-            target: float | None = ticket.slot
-            while target is not None:
-                pending = target - clock.monotonic()
-                if pending > 0:
-                    clock.sleep(pending)
-                target = self._moved(ticket, target, timeout)
+            for pending in self._waits(clock, ticket, timeout):
+                clock.sleep(pending)
             return ticket.slot - ticket.asked_at
         finally:
             self._release(ticket)
@@ -274,15 +271,23 @@ class RateLimiter:
         if ticket is None:
             return 0.0
         try:
-            target: float | None = ticket.slot
-            while target is not None:
-                pending = target - clock.monotonic()
-                if pending > 0:
-                    await clock.asleep(pending)
-                target = self._moved(ticket, target, timeout)
+            for pending in self._waits(clock, ticket, timeout):
+                await clock.asleep(pending)
             return ticket.slot - ticket.asked_at
         finally:
             self._release(ticket)
+
+    def _waits(self, clock: Clock, ticket: _Ticket, timeout: float | None) -> Iterator[float]:
+        """The sleeps until ``ticket``'s slot, which a ``backoff`` may move while we wait.
+
+        Shared by :meth:`acquire` and :meth:`aacquire`, which differ only in how they sleep.
+        """
+        target: float | None = ticket.slot
+        while target is not None:
+            pending = target - clock.monotonic()
+            if pending > 0:
+                yield pending
+            target = self._moved(ticket, target, timeout)
 
     def try_acquire(self, key: str = "default", *, cost: int = 1) -> bool:
         """Take a slot only if one is free right now; never waits and never jumps the queue."""

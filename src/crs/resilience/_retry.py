@@ -121,8 +121,11 @@ class RetryState:
 # --- composable parts ------------------------------------------------------------------------
 
 
-class Stop:
-    """A stop condition; ``a | b`` stops when either does, ``a & b`` when both do."""
+_C = TypeVar("_C", bound="_Condition")
+
+
+class _Condition:
+    """A named predicate on :class:`RetryState` that combines with ``|`` and ``&``."""
 
     def __init__(self, check: Callable[[RetryState], bool], label: str) -> None:
         self._check = check
@@ -131,14 +134,18 @@ class Stop:
     def __call__(self, state: RetryState) -> bool:
         return self._check(state)
 
-    def __or__(self, other: Stop) -> Stop:
-        return Stop(lambda s: self(s) or other(s), f"({self} | {other})")
+    def __or__(self: _C, other: _C) -> _C:
+        return type(self)(lambda s: self(s) or other(s), f"({self} | {other})")
 
-    def __and__(self, other: Stop) -> Stop:
-        return Stop(lambda s: self(s) and other(s), f"({self} & {other})")
+    def __and__(self: _C, other: _C) -> _C:
+        return type(self)(lambda s: self(s) and other(s), f"({self} & {other})")
 
     def __repr__(self) -> str:
         return self._label
+
+
+class Stop(_Condition):
+    """A stop condition; ``a | b`` stops when either does, ``a & b`` when both do."""
 
 
 class Wait:
@@ -158,24 +165,8 @@ class Wait:
         return self._label
 
 
-class RetryIf:
+class RetryIf(_Condition):
     """A retry condition; ``a | b`` retries when either says so, ``a & b`` when both do."""
-
-    def __init__(self, check: Callable[[RetryState], bool], label: str) -> None:
-        self._check = check
-        self._label = label
-
-    def __call__(self, state: RetryState) -> bool:
-        return self._check(state)
-
-    def __or__(self, other: RetryIf) -> RetryIf:
-        return RetryIf(lambda s: self(s) or other(s), f"({self} | {other})")
-
-    def __and__(self, other: RetryIf) -> RetryIf:
-        return RetryIf(lambda s: self(s) and other(s), f"({self} & {other})")
-
-    def __repr__(self) -> str:
-        return self._label
 
 
 def _non_negative(name: str, value: float) -> float:

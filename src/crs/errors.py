@@ -116,9 +116,7 @@ class CrsTimeoutError(CrsError, TimeoutError):
 class CircuitOpenError(CrsError):
     """The circuit for ``key`` is open: calls are refused until ``retry_at`` (monotonic clock)."""
 
-    def __init__(
-        self, message: str, *, key: str, retry_at: float, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, key: str, retry_at: float, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.key = key
         self.retry_at = retry_at

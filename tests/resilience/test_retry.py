@@ -317,6 +317,7 @@ def test_waits(clock: VirtualClock) -> None:
         (lambda: wait_exponential(1, cap=float("nan")), "non-negative"),
         (lambda: wait_exponential(1, multiplier=0.5), "multiplier"),
         (lambda: RetryPolicy(max_retry_after=-1), "max_retry_after"),
+        (lambda: retry_if_classified("flaky"), "retry_if_classified='flaky' is not one of"),
     ],
 )
 def test_bad_arguments_are_config_errors(make: Callable[[], object], message: str) -> None:

@@ -39,6 +39,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
+from crs._options import require_positive_int, require_seconds
 from crs.clock import Clock, resolve_clock
 from crs.errors import CircuitOpenError, ConfigError
 from crs.resilience._classification import ErrorType
@@ -210,14 +211,14 @@ class CircuitBreaker:
             )
         threshold = failure_threshold
         self._threshold = (
-            None if threshold is None else _positive_int(threshold, "failure_threshold")
+            None if threshold is None else require_positive_int(threshold, "failure_threshold")
         )
-        self._cooldown = _seconds(cooldown, "cooldown", allow_zero=True)
-        self._success_threshold = _positive_int(success_threshold, "success_threshold")
-        self._max_trials = _positive_int(half_open_max_calls, "half_open_max_calls")
+        self._cooldown = require_seconds(cooldown, "cooldown", finite=True)
+        self._success_threshold = require_positive_int(success_threshold, "success_threshold")
+        self._max_trials = require_positive_int(half_open_max_calls, "half_open_max_calls")
         self._rate = None if failure_rate is None else _fraction(failure_rate)
-        self._minimum_calls = _positive_int(minimum_calls, "minimum_calls")
-        self._window = _seconds(window, "window", allow_zero=False)
+        self._minimum_calls = require_positive_int(minimum_calls, "minimum_calls")
+        self._window = require_seconds(window, "window", allow_zero=False, finite=True)
         self._counts_as_failure = counts_as_failure
         self._clock = clock
         self._lock = threading.Lock()
@@ -502,22 +503,6 @@ def _busy_error(key: str, trials: int, now: float) -> CircuitOpenError:
         retry_at=now,
         hint="retry shortly: the trial's outcome decides whether the circuit closes",
     )
-
-
-def _positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _seconds(value: float, name: str, *, allow_zero: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        bound = "non-negative" if allow_zero else "positive"
-        raise ConfigError(f"{name} must be a {bound}, finite number of seconds, got {value!r}")
-    return seconds
 
 
 def _fraction(value: float) -> float:

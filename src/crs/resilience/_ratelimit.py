@@ -37,7 +37,7 @@ from enum import StrEnum
 from itertools import repeat
 from typing import Final, Protocol
 
-from crs._choices import parse_choice
+from crs._options import parse_choice, require_positive_int, require_seconds
 from crs.clock import Clock, resolve_clock
 from crs.errors import ConfigError, CrsTimeoutError
 
@@ -218,7 +218,7 @@ class RateLimiter:
                 )
             self._capacity = int(self._rpm)
         else:
-            self._capacity = 1 if burst is None else _check_burst(burst)
+            self._capacity = 1 if burst is None else require_positive_int(burst, "burst")
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, _KeyState] = {}
@@ -306,7 +306,7 @@ class RateLimiter:
         queued on the key keep their order and spacing: the queue moves back just enough that
         its head is admitted when the pause ends.
         """
-        pause = _check_seconds(seconds, "seconds")
+        pause = require_seconds(seconds, "seconds")
         clock = resolve_clock(self._clock)
         with self._lock:
             now = clock.monotonic()
@@ -392,7 +392,7 @@ class RateLimiter:
     ) -> _Ticket | None:
         if timeout is None:
             return self._reserve(clock, key, cost, None)
-        limit = _check_seconds(timeout, "timeout")
+        limit = require_seconds(timeout, "timeout")
         try:
             return self._reserve(clock, key, cost, limit)
         except _TooFar as too_far:
@@ -437,8 +437,7 @@ class RateLimiter:
         return _TokenBucket(60.0 / self._rpm, self._capacity)
 
     def _check_cost(self, cost: int) -> None:
-        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
-            raise ConfigError(f"cost must be a positive int, got {cost!r}")
+        require_positive_int(cost, "cost")
         if cost > self._capacity:
             raise ConfigError(
                 f"cost={cost} can never be admitted: burst is {self._capacity}",
@@ -469,18 +468,3 @@ def _check_rate(value: float) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise ConfigError(f"requests_per_minute must be positive and finite, got {value!r}")
     return rate
-
-
-def _check_burst(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"burst must be a positive int, got {value!r}")
-    return value
-
-
-def _check_seconds(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0:
-        raise ConfigError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return seconds

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from crs._options import parse_choice, require_positive_int, require_seconds
 from crs.clock import Clock, resolve_clock
 from crs.errors import ConfigError, RetryError
 from crs.resilience._classification import Classification, ErrorType
@@ -169,28 +170,21 @@ class RetryIf(_Condition):
     """A retry condition; ``a | b`` retries when either says so, ``a & b`` when both do."""
 
 
-def _non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
 def stop_after_attempt(attempts: int) -> Stop:
     """Stop once ``attempts`` tries have been made (``1`` means never retry)."""
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ConfigError(f"stop_after_attempt needs a positive int, got {attempts!r}")
+    require_positive_int(attempts, "stop_after_attempt")
     return Stop(lambda s: s.attempt_number >= attempts, f"stop_after_attempt({attempts})")
 
 
 def stop_after_delay(seconds: float) -> Stop:
     """Stop when the next try would begin more than ``seconds`` after the first one began."""
-    limit = _non_negative("stop_after_delay", seconds)
+    limit = require_seconds(seconds, "stop_after_delay")
     return Stop(lambda s: s.elapsed + s.next_delay > limit, f"stop_after_delay({seconds})")
 
 
 def stop_after_total_delay(budget: float) -> Stop:
     """Stop when waiting again would take the total time spent waiting past ``budget``."""
-    limit = _non_negative("stop_after_total_delay", budget)
+    limit = require_seconds(budget, "stop_after_total_delay")
     return Stop(lambda s: s.total_delay + s.next_delay > limit, f"stop_after_total_delay({budget})")
 
 
@@ -222,8 +216,12 @@ def wait_none() -> Wait:
 
 
 def wait_fixed(seconds: float) -> Wait:
-    delay = _non_negative("wait_fixed", seconds)
+    delay = require_seconds(seconds, "wait_fixed")
     return Wait(lambda _s: delay, f"wait_fixed({seconds})")
+
+
+def _backoff_bounds(name: str, base: float, cap: float) -> tuple[float, float]:
+    return require_seconds(base, f"{name} base"), require_seconds(cap, f"{name} cap")
 
 
 def _exponential(base: float, cap: float, multiplier: float, n: int) -> float:
@@ -235,8 +233,7 @@ def _exponential(base: float, cap: float, multiplier: float, n: int) -> float:
 
 def wait_exponential(base: float = 0.5, cap: float = 8.0, *, multiplier: float = 2.0) -> Wait:
     """``base * multiplier**(n-1)`` after attempt ``n``, never more than ``cap``."""
-    base = _non_negative("wait_exponential base", base)
-    cap = _non_negative("wait_exponential cap", cap)
+    base, cap = _backoff_bounds("wait_exponential", base, cap)
     if multiplier < 1:
         raise ConfigError(f"wait_exponential multiplier must be >= 1, got {multiplier!r}")
     return Wait(
@@ -249,8 +246,7 @@ def wait_full_jitter(
     base: float = 0.5, cap: float = 8.0, *, rng: random.Random | None = None
 ) -> Wait:
     """Uniform in ``[0, min(cap, base*2**(n-1))]``: spreads retries of many clients (AWS style)."""
-    base = _non_negative("wait_full_jitter base", base)
-    cap = _non_negative("wait_full_jitter cap", cap)
+    base, cap = _backoff_bounds("wait_full_jitter", base, cap)
     source = rng or random.Random()
     return Wait(
         lambda s: source.uniform(0, _exponential(base, cap, 2.0, s.attempt_number)),
@@ -262,8 +258,7 @@ def wait_equal_jitter(
     base: float = 0.5, cap: float = 8.0, *, rng: random.Random | None = None
 ) -> Wait:
     """Half the exponential delay, plus a uniform random part of up to the other half."""
-    base = _non_negative("wait_equal_jitter base", base)
-    cap = _non_negative("wait_equal_jitter cap", cap)
+    base, cap = _backoff_bounds("wait_equal_jitter", base, cap)
     source = rng or random.Random()
 
     def compute(s: RetryState) -> float:
@@ -275,7 +270,7 @@ def wait_equal_jitter(
 
 def wait_jitter(maximum: float, *, rng: random.Random | None = None) -> Wait:
     """Uniform in ``[0, maximum]``; add it to another wait to de-synchronise clients."""
-    top = _non_negative("wait_jitter", maximum)
+    top = require_seconds(maximum, "wait_jitter")
     source = rng or random.Random()
     return Wait(lambda _s: source.uniform(0, top), f"wait_jitter({maximum})")
 
@@ -290,7 +285,7 @@ def retry_if_retryable() -> RetryIf:
 
 def retry_if_classified(*kinds: ErrorType | str) -> RetryIf:
     """Retry failures of the given kinds only (e.g. ``"rate_limit"``, ``"server"``)."""
-    wanted = frozenset(ErrorType(k) for k in kinds)
+    wanted = frozenset(parse_choice(ErrorType, k, "retry_if_classified") for k in kinds)
     return RetryIf(
         lambda s: s.classification is not None and s.classification.kind in wanted,
         f"retry_if_classified({', '.join(sorted(wanted))})",
@@ -372,7 +367,7 @@ class RetryPolicy:
     """Called after each failed attempt that will be retried, before the wait (for logs/metrics)."""
 
     def __post_init__(self) -> None:
-        _non_negative("max_retry_after", self.max_retry_after)
+        require_seconds(self.max_retry_after, "max_retry_after")
 
     def with_options(self, **changes: Any) -> RetryPolicy:
         """A copy with some fields changed, e.g. ``policy.with_options(idempotent=True)``."""

@@ -18,25 +18,13 @@ Both raise :class:`~crs.errors.CrsTimeoutError`, which is also a builtin :class:
 from __future__ import annotations
 
 import asyncio
-import math
 from types import TracebackType
 
+from crs._options import require_seconds
 from crs.clock import Clock, VirtualClock, VirtualTimeout, resolve_clock
-from crs.errors import ConfigError, CrsTimeoutError
+from crs.errors import CrsTimeoutError
 
 __all__ = ["Deadline", "Timeout", "timeout"]
-
-
-def _check_seconds(seconds: float) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise ConfigError(f"seconds must be a number, got {seconds!r}")
-    value = float(seconds)
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(
-            f"seconds={seconds!r} is not a usable time limit",
-            hint="pass a finite, non-negative number of seconds",
-        )
-    return value
 
 
 class Deadline:
@@ -53,7 +41,7 @@ class Deadline:
     __slots__ = ("_at", "_clock", "_seconds")
 
     def __init__(self, seconds: float, *, clock: Clock | None = None) -> None:
-        self._seconds = _check_seconds(seconds)
+        self._seconds = require_seconds(seconds, "seconds", finite=True)
         self._clock = resolve_clock(clock)
         self._at = self._clock.monotonic() + self._seconds
 
@@ -108,7 +96,7 @@ class Timeout:
     """
 
     def __init__(self, seconds: float, *, clock: Clock | None = None) -> None:
-        self._seconds = _check_seconds(seconds)
+        self._seconds = require_seconds(seconds, "seconds", finite=True)
         self._clock = clock
         self._deadline: Deadline | None = None
         self._scope: asyncio.Timeout | VirtualTimeout | None = None

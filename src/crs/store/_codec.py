@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import lz4.block
 
-from crs._choices import parse_choice
+from crs._options import parse_choice
 from crs.errors import ConfigError, ContentTypeError
 
 __all__ = ["CompressionAlgorithm", "Encoded", "Kind", "decode", "digest_of", "encode", "raw_size"]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Final, Protocol
 
-from crs._choices import parse_choice
+from crs._options import parse_choice
 from crs.store._codec import raw_size
 
 __all__ = ["EvictionPolicy", "MemoryTier", "Policy", "make_policy"]

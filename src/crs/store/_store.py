@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar
 
+from crs._options import require_positive_int
 from crs.clock import Clock, resolve_clock
 from crs.errors import (
     ConfigError,
@@ -121,8 +122,7 @@ class ContextReferenceStore:
         *,
         compression_level: int | None = None,
     ) -> None:
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise ConfigError(f"cache_size must be a positive int, got {cache_size!r}")
+        require_positive_int(cache_size, "cache_size")
         self._threshold = _threshold_bytes(memory_threshold_mb)
         algorithm = CompressionAlgorithm.parse(compression_algorithm)
         if not use_compression:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,18 +12,31 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-def test_store_bench_runs_and_reports_every_target(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("store_bench", BENCHMARKS / "store_bench.py")
+def run_bench(name: str, argv: Sequence[str]) -> int:
+    """Load ``benchmarks/<name>.py`` as a module and call its ``main(argv)``."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["store_bench"] = module
+    sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-        assert module.main(["--sizes", "50", "200", "--repeats", "1"]) == 0
+        return int(module.main(list(argv)))
     finally:
-        del sys.modules["store_bench"]
+        del sys.modules[name]
+
+
+def test_store_bench_runs_and_reports_every_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_bench("store_bench", ["--sizes", "50", "200", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     for label in ("store cost at 200 vs 50", "store vs floor", "retrieve vs floor", "memory"):
         assert label in out
     assert "store while evicting" in out
+
+
+def test_sandbox_bench_runs_and_reports_every_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_bench("sandbox_bench", ["--requests", "5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for label in ("start:", "stop:", "chat completion vs floor", "streamed completion vs floor",
+                  "composio execute vs floor"):
+        assert label in out

@@ -29,7 +29,7 @@ def test_import_crs_leaves_optional_extras_unimported() -> None:
     out = _run(
         "import json, sys, crs\n"
         "optional = {'zstandard', 'openai', 'httpx', 'httpx2', 'requests', 'urllib3', 'anyio',"
-        " 'composio', 'composio_client'}\n"
+        " 'composio', 'composio_client', 'starlette', 'uvicorn', 'jsonschema'}\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in optional)))"
     )
     assert json.loads(out) == []
@@ -55,3 +55,15 @@ def test_star_import_matches_all() -> None:
         "print(json.dumps(sorted(set(crs.__all__) - set(ns))))"
     )
     assert json.loads(out) == []
+
+
+def test_sandbox_names_load_lazily_from_crs() -> None:
+    out = _run(
+        "import json, sys, crs\n"
+        "before = 'crs.sandbox' in sys.modules\n"
+        "from crs import Sandbox, ToolCall\n"
+        "import crs.sandbox\n"
+        "print(json.dumps([before, Sandbox is crs.sandbox.Sandbox,"
+        " ToolCall is crs.sandbox.ToolCall]))"
+    )
+    assert json.loads(out) == [False, True, True]

@@ -6,6 +6,7 @@ Public names live here; every other module path is private and may change.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from crs.clock import (
     Clock,
@@ -84,6 +85,26 @@ from crs.store import (
     ContextReferenceStore,
     EvictionPolicy,
 )
+
+if TYPE_CHECKING:
+    from crs.sandbox import AssistantTurn as AssistantTurn
+    from crs.sandbox import FaultKind as FaultKind
+    from crs.sandbox import FaultRule as FaultRule
+    from crs.sandbox import Sandbox as Sandbox
+    from crs.sandbox import ToolCall as ToolCall
+
+# The sandbox needs the ``sandbox`` extra (starlette, uvicorn), so its names load on first use
+# and stay out of ``__all__``: ``import crs`` and ``from crs import *`` work without the extra.
+_SANDBOX_NAMES = frozenset({"AssistantTurn", "FaultKind", "FaultRule", "Sandbox", "ToolCall"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SANDBOX_NAMES:
+        from crs import sandbox
+
+        return getattr(sandbox, name)
+    raise AttributeError(f"module 'crs' has no attribute {name!r}")
+
 
 try:
     __version__ = version("pytest-crs")

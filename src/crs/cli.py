@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -199,3 +200,45 @@ def _show_eviction(store: ContextReferenceStore, refs: list[str], cache_size: in
 def _capacity_evictions(store: ContextReferenceStore) -> int:
     evictions = store.get_cache_stats()["evictions"]
     return int(evictions["capacity"])
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address.")
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option("--api-key", default=None, help="Key clients must send (default: sk-crs-sandbox).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the default model.")
+def sandbox(host: str, port: int, api_key: str | None, seed: int) -> None:
+    """Serve the OpenAI and Composio APIs on loopback until interrupted (Ctrl-C)."""
+    try:
+        from crs.sandbox import DEFAULT_API_KEY, Sandbox
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the sandbox needs the sandbox extra ({exc}): pip install 'pytest-crs[sandbox]'"
+        ) from exc
+    from crs.errors import CrsError
+
+    try:
+        server = Sandbox(host=host, port=port, api_key=api_key or DEFAULT_API_KEY, seed=seed)
+        server.start()
+    except CrsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        click.echo(f"crs sandbox listening on {server.url}")
+        click.echo(f"  OPENAI_BASE_URL={server.openai_base_url}")
+        click.echo(f"  COMPOSIO_BASE_URL={server.composio_core_base_url}   (composio-core 0.7)")
+        click.echo(f"  COMPOSIO_BASE_URL={server.composio_base_url}   (composio >= 0.8)")
+        shown = server.api_key if api_key is None else "the one given with --api-key"
+        click.echo(f"  API key: {shown}")
+        click.echo(f"  control API: {server.url}/_sandbox/  (faults, scripts, accounts, reset)")
+        click.echo("Press Ctrl-C to stop.", nl=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.stop()

@@ -1,19 +1,40 @@
-"""Fixtures that put ``crs`` on virtual time for the duration of one test.
+"""The pytest plugin: virtual time, a store, and the loopback sandbox, as fixtures.
 
 Only fixtures backed by working ``crs`` components are registered here; markers, cassettes and
-fault plans arrive with the layers they drive.
+client-side fault plans arrive with the layers they drive.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from crs._composio_offline import configure_offline
 from crs.clock import VirtualClock, use_clock
 from crs.store import ContextReferenceStore
 
-__all__ = ["crs_clock", "crs_store"]
+if TYPE_CHECKING:
+    from crs.sandbox import Sandbox
+
+__all__ = ["crs_clock", "crs_sandbox", "crs_store", "pytest_configure"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep composio-core offline in every test run, before any test module imports it.
+
+    Importing composio-core fetches a Sentry DSN, checks PyPI for updates and refreshes its
+    action cache over the network; its switches are read at import, so they must be set now.
+    The cache directory is per user and reused across runs (composio's exit hooks write to it
+    after pytest is done, so it must outlive the session). Settings the user made win.
+    """
+    del config
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    configure_offline(Path(tempfile.gettempdir()) / f"pytest-crs-composio-{uid}")
 
 
 @pytest.fixture
@@ -49,3 +70,50 @@ def crs_store(crs_clock: VirtualClock) -> Iterator[ContextReferenceStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def crs_sandbox_server() -> Iterator[Sandbox]:
+    """The session's one sandbox server (one per xdist worker); tests use ``crs_sandbox``.
+
+    Starting a server per test would cost a port and a thread each time; sharing one and
+    resetting its state between tests gives the same isolation for a fraction of the cost.
+    """
+    try:
+        from crs.sandbox import Sandbox
+    except ImportError as exc:
+        raise pytest.UsageError(
+            f"the crs_sandbox fixture needs the sandbox extra ({exc}); "
+            "install it with: pip install 'pytest-crs[sandbox]'"
+        ) from exc
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def crs_sandbox(crs_sandbox_server: Sandbox) -> Iterator[Sandbox]:
+    """A running :class:`~crs.sandbox.Sandbox`, reset to a fresh world for this test.
+
+    It speaks the OpenAI and Composio APIs on a loopback port: point real SDK clients at
+    ``crs_sandbox.openai_base_url`` / ``composio_core_base_url`` / ``composio_base_url`` with
+    ``crs_sandbox.api_key``, or take ready-made ones from ``crs_sandbox.openai_client()``,
+    ``async_openai_client()``, ``composio_toolset()`` and ``composio_client()``.
+
+    Strict, like pytest-httpx: a test that scripts model turns it never uses, or sets up a
+    fault that never fires, fails at teardown, because it did not test what it says it tests.
+    Pass ``strict=False`` to ``script()`` / ``fault()`` for the ones that are optional.
+    """
+    crs_sandbox_server.reset()
+    yield crs_sandbox_server
+    problems = [*crs_sandbox_server.unused_script_turns()]
+    problems += [
+        f"the fault {rule.describe()} never fired"
+        for rule in crs_sandbox_server.unfired_faults()
+    ]
+    crs_sandbox_server.reset()
+    crs_sandbox_server.close_clients()
+    if problems:
+        pytest.fail(
+            "crs_sandbox: " + "; ".join(problems) + " (pass strict=False to allow this)",
+            pytrace=False,
+        )

@@ -1,0 +1,84 @@
+"""What every API the sandbox speaks has in common: how it names itself and how it fails.
+
+The sandbox serves three wire dialects on one port (OpenAI, composio-core's ``/api/v1``/``v2``
+and the current Composio SDK's ``/api/v3.1``). Cross-cutting machinery (authentication faults,
+rate-limit faults, the request log) must answer *in the dialect of the request*, or the real SDK
+clients under test would not recognise the error. So each dialect is an :class:`ApiFamily` that
+knows which paths it owns and how to render an error, and the cross-cutting code only ever talks
+to that interface.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+__all__ = ["ApiFamily", "BadRequest", "json_response", "read_json_object"]
+
+
+class ApiFamily(Protocol):
+    """One wire dialect served by the sandbox."""
+
+    #: Stable name used in fault rules, the request log and error messages: ``"openai"``,
+    #: ``"composio-core"`` or ``"composio"``.
+    name: str
+
+    def owns(self, path: str) -> bool:
+        """Whether a request path belongs to this dialect."""
+        ...
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """An error response in this dialect's documented error shape."""
+        ...
+
+    def unauthorized_envelope(self) -> Response | None:
+        """A ``200 OK`` whose body reports a 401 (how Composio sometimes fails auth), or ``None``
+        when the dialect has no such thing."""
+        ...
+
+    def tool_slug(self, path: str) -> str | None:
+        """The tool (action) a request executes, for fault rules that target one tool; ``None``
+        for requests that execute nothing."""
+        ...
+
+
+class BadRequest(Exception):
+    """A request the sandbox refuses; the route turns it into its dialect's 400."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`BadRequest` naming what is wrong with it."""
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("the request body is empty; expected a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def json_response(
+    body: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A compact JSON response (key order kept, so recordings diff cleanly)."""
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))

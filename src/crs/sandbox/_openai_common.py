@@ -1,0 +1,181 @@
+"""The OpenAI dialect's shared parts: its error shape, auth, ids, token counts and SSE framing.
+
+Errors follow OpenAI's documented body, ``{"error": {"message", "type", "param", "code"}}``,
+with OpenAI's rate-limit headers, because that is what the ``openai`` SDK parses into
+``RateLimitError``, ``AuthenticationError`` and friends, and what its retry loop reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from crs.sandbox._fields import optional_mapping, optional_text, require_text
+from crs.sandbox._http import BadRequest, json_response
+from crs.sandbox._model import ToolSpec
+
+__all__ = [
+    "FAMILY",
+    "OpenAIFamily",
+    "authorized",
+    "content_text",
+    "estimate_tokens",
+    "pieces",
+    "sse_response",
+    "stable_id",
+    "tool_spec",
+]
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    429: "requests",
+}
+
+
+class OpenAIFamily:
+    """The ``/v1/*`` dialect spoken by the ``openai`` SDK."""
+
+    name = "openai"
+
+    def owns(self, path: str) -> bool:
+        return path == "/v1" or path.startswith("/v1/")
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        param: str | None = None,
+    ) -> Response:
+        error_type = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
+        body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+        return json_response(body, status=status, headers=headers)
+
+    def unauthorized_envelope(self) -> Response | None:
+        return None
+
+    def tool_slug(self, path: str) -> str | None:  # noqa: ARG002 - OpenAI runs no tools
+        return None
+
+
+FAMILY = OpenAIFamily()
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+def authorized(api_key: str) -> Callable[[_Handler], _Handler]:
+    """Wrap a route so it answers 401 unless ``Authorization: Bearer <api_key>`` is sent, and
+    turns :class:`BadRequest` into OpenAI's 400."""
+
+    def decorate(handler: _Handler) -> _Handler:
+        @wraps(handler)
+        async def route(request: Request) -> Response:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), api_key.encode()
+            ):
+                what = "No API key provided" if not token else "Incorrect API key provided"
+                return FAMILY.error(
+                    401,
+                    f"{what}. The sandbox's key is Sandbox.api_key (printed by `crs sandbox`).",
+                    code="invalid_api_key",
+                )
+            try:
+                return await handler(request)
+            except BadRequest as exc:
+                return FAMILY.error(400, exc.message, code=exc.code, param=exc.param)
+
+        return route
+
+    return decorate
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """A deterministic id such as ``chatcmpl-3f9a...``: same request, same id."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return f"{prefix}{digest[:24]}"
+
+
+def estimate_tokens(*texts: str) -> int:
+    """A token count close enough for budgets and cost reports: about four characters a token.
+
+    Real tokenizers need vocabulary files fetched from the internet; the sandbox must work
+    offline, and deterministic counts matter more here than exact ones.
+    """
+    return sum(max(1, math.ceil(len(text) / 4)) for text in texts if text)
+
+
+def sse_response(events: Iterable[tuple[str | None, Any]], *, done: bool) -> StreamingResponse:
+    """A ``text/event-stream`` of ``(event name, JSON payload)`` pairs.
+
+    Chat Completions sends nameless ``data:`` lines closed by ``data: [DONE]``; the Responses
+    API names each event and sends no terminator. Each event is its own chunk on the wire, so
+    clients (and recordings) see them one by one.
+    """
+
+    async def body() -> AsyncIterator[bytes]:
+        for name, payload in events:
+            head = f"event: {name}\n" if name else ""
+            yield f"{head}data: {json.dumps(payload)}\n\n".encode()
+        if done:
+            yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
+
+
+def tool_spec(function: Mapping[str, Any], param: str) -> ToolSpec:
+    """A function tool definition, checked as OpenAI checks it (name pattern, schema object)."""
+    name = require_text(function, "name", f"{param}.name")
+    if not _TOOL_NAME.match(name):
+        raise BadRequest(
+            f"Invalid '{param}.name': {name!r} does not match '^[a-zA-Z0-9_-]{{1,64}}$'.",
+            param=f"{param}.name",
+        )
+    description = optional_text(function, "description", f"{param}.description") or ""
+    parameters = optional_mapping(function, "parameters", f"{param}.parameters") or {}
+    return ToolSpec(name, description, parameters)
+
+
+def content_text(content: object, param: str) -> str:
+    """The text of a message's ``content``: a string, or the text parts of a parts array."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        parts = []
+        for index, part in enumerate(content):
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise BadRequest(
+                    f"Invalid '{param}[{index}]': a content part needs a 'type'.",
+                    param=f"{param}[{index}]",
+                )
+            if part["type"] in {"text", "input_text", "output_text"}:
+                parts.append(require_text(part, "text", f"{param}[{index}].text"))
+        return "\n".join(parts)
+    raise BadRequest(
+        f"Invalid type for '{param}': expected a string or an array of content parts.",
+        param=param,
+    )
+
+
+def pieces(text: str, width: int | None = None) -> list[str]:
+    """``text`` cut into stream-sized pieces: words (with their spaces), or fixed widths."""
+    if width is not None:
+        return [text[i : i + width] for i in range(0, len(text), width)]
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])

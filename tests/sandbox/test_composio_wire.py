@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("starlette", reason="the sandbox extra is not installed")
 
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from crs.sandbox import _composio_api, _composio_core_api
+from crs.sandbox._app import build_app
 from crs.sandbox._composio_catalog import TOOLKIT_VERSION
 from crs.sandbox._state import SandboxState
 
@@ -32,8 +32,8 @@ def state() -> SandboxState:
 
 @pytest.fixture
 def client(state: SandboxState) -> Iterator[TestClient]:
-    app = Starlette(routes=[*_composio_core_api.routes(state), *_composio_api.routes(state)])
-    with TestClient(app) as test_client:
+    # The whole app, as served: malformed bodies are answered by its dialect-aware handler.
+    with TestClient(build_app(state)) as test_client:
         yield test_client
 
 

@@ -153,3 +153,14 @@ def test_async_client(crs_sandbox: Sandbox) -> None:
             return str(response.output_text)
 
     assert "async hello" in asyncio.run(scenario())
+
+
+def test_stored_responses_are_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crs.sandbox import _state
+
+    monkeypatch.setattr(_state, "HISTORY_LIMIT", 2)
+    state = _state.SandboxState(api_key="k")
+    for response_id in ("resp_a", "resp_b", "resp_a", "resp_c"):
+        state.remember_response(response_id, ())
+
+    assert list(state.responses) == ["resp_a", "resp_c"]

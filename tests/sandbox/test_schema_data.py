@@ -519,7 +519,10 @@ ERRORS = {
         {"type": "integer", "minimum": 1, "maximum": 4, "multipleOf": 5},
         ["multipleOf 5", "at #"],
     ),
-    "oneOf overlap": ({"oneOf": [{"type": "string"}, {"type": "string"}]}, ["2 oneOf branches"]),
+    "oneOf overlap": (
+        {"oneOf": [{"type": "string"}, {"type": "string"}]},
+        ["'create issue", "is valid under each of", "at #"],
+    ),
     "bad regex": ({"type": "string", "pattern": "(["}, ["'(['", "at #"]),
     "remote ref": ({"$ref": "https://example.com/schema.json"}, ["https://example.com"]),
 }

@@ -79,7 +79,7 @@ def build_app(state: SandboxState) -> ASGIApp:
         family = family_of(request.url.path)
         if family is None:
             return json_response({"error": {"message": exc.message}}, 400)
-        return family.error(400, exc.message, code=exc.code)
+        return family.error(400, exc.message, code=exc.code, param=exc.param)
 
     routes = [
         *_openai_chat.routes(state),

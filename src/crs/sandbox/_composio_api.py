@@ -23,7 +23,7 @@ How this generation fails:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -31,9 +31,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from crs.sandbox._composio_catalog import APPS, TOOLKIT_VERSION, ToolSpec
-from crs.sandbox._composio_wire import api_key_problem, error_fields
+from crs.sandbox._composio_wire import api_key_problem, error_fields, unauthorized_envelope
 from crs.sandbox._composio_world import AccountUnavailable, ComposioWorld, UnknownTool
-from crs.sandbox._http import BadRequest, json_response, read_json_object
+from crs.sandbox._http import BadRequest, guard, json_response, read_json_object
 from crs.sandbox._state import SandboxState
 
 __all__ = ["FAMILY", "routes"]
@@ -58,25 +58,14 @@ class _CurrentFamily:
         *,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        param: str | None = None,  # noqa: ARG002 - Composio's error body has no field for it
     ) -> Response:
         number, slug = error_fields(status, code)
         body = {"error": {"message": message, "code": number, "slug": slug, "status": status}}
         return json_response(body, status, headers)
 
     def unauthorized_envelope(self) -> Response:
-        error = (
-            '{"error":{"code":401,"message":"Request had invalid authentication credentials.",'
-            '"status":"UNAUTHENTICATED"}}'
-        )
-        return json_response(
-            {
-                "data": {"status_code": 401, "message": "Unauthorized"},
-                "error": error,
-                "successful": False,
-                "log_id": None,
-                "session_info": None,
-            }
-        )
+        return unauthorized_envelope(log_id=None, session_info=None)
 
     def tool_slug(self, path: str) -> str | None:
         match = _EXECUTE_PATH.match(path)
@@ -87,24 +76,12 @@ class _CurrentFamily:
 
 FAMILY = _CurrentFamily()
 
-_Handler = Callable[[Request], Awaitable[Response]]
-
 
 def routes(state: SandboxState) -> list[BaseRoute]:
     """The current SDK's endpoints under both prefixes, with full paths, bound to ``state``."""
     world = state.composio
 
-    def authed(handler: _Handler) -> _Handler:
-        async def endpoint(request: Request) -> Response:
-            problem = api_key_problem(request, state.api_key)
-            if problem is not None:
-                return FAMILY.error(401, problem, code="invalid_api_key")
-            try:
-                return await handler(request)
-            except BadRequest as exc:
-                return FAMILY.error(400, exc.message, code=exc.code)
-
-        return endpoint
+    authed = guard(FAMILY, lambda request: api_key_problem(request, state.api_key))
 
     async def get_tool(request: Request) -> Response:
         slug = request.path_params["slug"]

@@ -26,7 +26,7 @@ the API key.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -34,9 +34,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from crs.sandbox._composio_catalog import APPS, CORE_VERSION, AppSpec, ToolSpec
-from crs.sandbox._composio_wire import api_key_problem, error_fields
+from crs.sandbox._composio_wire import api_key_problem, error_fields, unauthorized_envelope
 from crs.sandbox._composio_world import AccountUnavailable, ComposioWorld, UnknownTool
-from crs.sandbox._http import BadRequest, json_response, read_json_object
+from crs.sandbox._http import BadRequest, guard, json_response, read_json_object
 from crs.sandbox._state import SandboxState
 
 __all__ = ["FAMILY", "routes"]
@@ -60,24 +60,14 @@ class _CoreFamily:
         *,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        param: str | None = None,  # noqa: ARG002 - Composio's error body has no field for it
     ) -> Response:
         number, slug = error_fields(status, code)
         body = {"message": message, "code": number, "slug": slug, "status": status}
         return json_response(body, status, headers)
 
     def unauthorized_envelope(self) -> Response:
-        error = (
-            '{"error":{"code":401,"message":"Request had invalid authentication credentials.",'
-            '"status":"UNAUTHENTICATED"}}'
-        )
-        return json_response(
-            {
-                "data": {"status_code": 401, "message": "Unauthorized"},
-                "error": error,
-                "successfull": False,
-                "successful": False,
-            }
-        )
+        return unauthorized_envelope(successfull=False)
 
     def tool_slug(self, path: str) -> str | None:
         match = _EXECUTE_PATH.match(path)
@@ -86,24 +76,12 @@ class _CoreFamily:
 
 FAMILY = _CoreFamily()
 
-_Handler = Callable[[Request], Awaitable[Response]]
-
 
 def routes(state: SandboxState) -> list[BaseRoute]:
     """composio-core's endpoints, with full paths, bound to ``state``."""
     world = state.composio
 
-    def authed(handler: _Handler) -> _Handler:
-        async def endpoint(request: Request) -> Response:
-            problem = api_key_problem(request, state.api_key)
-            if problem is not None:
-                return FAMILY.error(401, problem, code="invalid_api_key")
-            try:
-                return await handler(request)
-            except BadRequest as exc:
-                return FAMILY.error(400, exc.message, code=exc.code)
-
-        return endpoint
+    authed = guard(FAMILY, lambda request: api_key_problem(request, state.api_key))
 
     async def client_info(_request: Request) -> Response:
         return json_response(

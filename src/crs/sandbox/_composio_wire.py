@@ -1,4 +1,4 @@
-"""What both Composio wire generations share: the API-key check and error codes.
+"""What both Composio wire generations share: the API-key check, error codes, the 401 envelope.
 
 Composio errors carry a numeric ``code`` and a ``slug`` beside the message (``1803`` /
 ``ActionExecute_ConnectedAccountNotFound``, or ``10429`` / ``HTTP_TooManyRequests`` for the
@@ -10,10 +10,14 @@ header-less rate limit). Code outside this package asks for an error with a gene
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-__all__ = ["api_key_problem", "error_fields"]
+from crs.sandbox._http import json_response
+
+__all__ = ["api_key_problem", "error_fields", "unauthorized_envelope"]
 
 _HTTP_SLUGS = {
     400: "HTTP_BadRequest",
@@ -64,3 +68,14 @@ def api_key_problem(request: Request, expected: str) -> str | None:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return "Invalid API key: the x-api-key header does not hold the sandbox's key"
     return None
+
+
+def unauthorized_envelope(**fields: Any) -> Response:
+    """A ``200 OK`` execution result that reports a 401 from the provider, as Composio sends
+    when a connected account's token is rejected; ``fields`` add the generation's own keys."""
+    error = (
+        '{"error":{"code":401,"message":"Request had invalid authentication credentials.",'
+        '"status":"UNAUTHENTICATED"}}'
+    )
+    data = {"status_code": 401, "message": "Unauthorized"}
+    return json_response({"data": data, "error": error, "successful": False, **fields})

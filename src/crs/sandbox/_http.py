@@ -11,13 +11,16 @@ to that interface.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from functools import wraps
+from typing import Any, Protocol, TypeAlias
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["ApiFamily", "BadRequest", "json_response", "read_json_object"]
+__all__ = ["ApiFamily", "BadRequest", "Handler", "guard", "json_response", "read_json_object"]
+
+Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
 
 
 class ApiFamily(Protocol):
@@ -38,8 +41,10 @@ class ApiFamily(Protocol):
         *,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        param: str | None = None,
     ) -> Response:
-        """An error response in this dialect's documented error shape."""
+        """An error response in this dialect's documented error shape (``param`` names the
+        offending request field, where the dialect has a place for it)."""
         ...
 
     def unauthorized_envelope(self) -> Response | None:
@@ -61,6 +66,28 @@ class BadRequest(Exception):
         self.message = message
         self.param = param
         self.code = code
+
+
+def guard(
+    family: ApiFamily, problem: Callable[[Request], str | None]
+) -> Callable[[Handler], Handler]:
+    """Wrap routes so a request ``problem`` refuses (a bad or missing key) gets the family's 401.
+
+    Malformed requests need no wrapping: :class:`BadRequest` propagates to the app's exception
+    handler, which answers in the dialect of the path.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def route(request: Request) -> Response:
+            refused = problem(request)
+            if refused is not None:
+                return family.error(401, refused, code="invalid_api_key")
+            return await handler(request)
+
+        return route
+
+    return decorate
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from crs.sandbox._model import (
 )
 from crs.sandbox._openai_common import (
     FAMILY,
+    SESSION_HEADER,
     authorized,
     content_text,
     estimate_tokens,
@@ -49,7 +50,6 @@ __all__ = ["MODELS", "routes"]
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "crs-sandbox")
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_SESSION_HEADER = "x-crs-session"
 _FINGERPRINT = "fp_crs_sandbox"
 
 
@@ -60,7 +60,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     @guard
     async def chat_completions(request: Request) -> Response:
         body = await read_json_object(request)
-        conversation = parse_request(body, request.headers.get(_SESSION_HEADER), state.seed)
+        conversation = parse_request(body, request.headers.get(SESSION_HEADER), state.seed)
         stream = optional_bool(body, "stream", False)
         options = optional_mapping(body, "stream_options") or {}
         include_usage = optional_bool(

@@ -12,19 +12,19 @@ import hmac
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from functools import wraps
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from crs.sandbox._fields import optional_mapping, optional_text, require_text
-from crs.sandbox._http import BadRequest, json_response
+from crs.sandbox._http import BadRequest, Handler, guard, json_response
 from crs.sandbox._model import ToolSpec
 
 __all__ = [
     "FAMILY",
+    "SESSION_HEADER",
     "OpenAIFamily",
     "authorized",
     "content_text",
@@ -34,6 +34,9 @@ __all__ = [
     "stable_id",
     "tool_spec",
 ]
+
+#: Header that routes a request to a per-session script (see ``Sandbox.script``).
+SESSION_HEADER = "X-CRS-Session"
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -75,34 +78,19 @@ class OpenAIFamily:
 
 FAMILY = OpenAIFamily()
 
-_Handler = Callable[[Request], Awaitable[Response]]
+def authorized(api_key: str) -> Callable[[Handler], Handler]:
+    """Wrap a route so it answers 401 unless ``Authorization: Bearer <api_key>`` is sent."""
 
+    def problem(request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), api_key.encode()
+        ):
+            return None
+        what = "No API key provided" if not token else "Incorrect API key provided"
+        return f"{what}. The sandbox's key is Sandbox.api_key (printed by `crs sandbox`)."
 
-def authorized(api_key: str) -> Callable[[_Handler], _Handler]:
-    """Wrap a route so it answers 401 unless ``Authorization: Bearer <api_key>`` is sent, and
-    turns :class:`BadRequest` into OpenAI's 400."""
-
-    def decorate(handler: _Handler) -> _Handler:
-        @wraps(handler)
-        async def route(request: Request) -> Response:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), api_key.encode()
-            ):
-                what = "No API key provided" if not token else "Incorrect API key provided"
-                return FAMILY.error(
-                    401,
-                    f"{what}. The sandbox's key is Sandbox.api_key (printed by `crs sandbox`).",
-                    code="invalid_api_key",
-                )
-            try:
-                return await handler(request)
-            except BadRequest as exc:
-                return FAMILY.error(400, exc.message, code=exc.code, param=exc.param)
-
-        return route
-
-    return decorate
+    return guard(FAMILY, problem)
 
 
 def stable_id(prefix: str, *parts: object) -> str:

@@ -29,6 +29,7 @@ from crs.sandbox._model import (
 )
 from crs.sandbox._openai_common import (
     FAMILY,
+    SESSION_HEADER,
     authorized,
     content_text,
     estimate_tokens,
@@ -52,15 +53,14 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         body = await read_json_object(request)
         with state.lock:
             history = _history(body, state.responses)
-        conversation = _conversation(body, history, request.headers.get("x-crs-session"), state)
+        conversation = _conversation(body, history, request.headers.get(SESSION_HEADER), state)
         try:
             turn = respond(state.scripts, conversation)
         except CannotRespond as exc:
             return FAMILY.error(400, str(exc), code=exc.code)
         rendered = _Rendered(body, conversation, turn, created=int(state.now()))
         if optional_bool(body, "store", True):
-            with state.lock:
-                state.responses[rendered.id] = (*conversation.messages, *rendered.messages())
+            state.remember_response(rendered.id, (*conversation.messages, *rendered.messages()))
         if optional_bool(body, "stream", False):
             return sse_response(((e["type"], e) for e in rendered.events()), done=False)
         return json_response(rendered.response("completed"))

@@ -6,10 +6,10 @@ must be a pure function of (schema, seed): all randomness comes from a ``random.
 with a SHA-256 of the seed and the value's location, never from global state or salted ``hash()``.
 
 They must also be *valid*, or the agent under test fails on our fault rather than its own. So
-every generated value is checked against its subschema by a small validator before it is
-returned; a branch that fails the check is abandoned (the next ``anyOf`` branch is tried, an
-optional property is left out) and a failure with no way around it is a ``ConfigError`` naming
-the JSON pointer of the subschema. Decisions that follow from this:
+every generated value is checked against its subschema by ``jsonschema`` before it is returned;
+a branch that fails the check is abandoned (the next ``anyOf`` branch is tried, an optional
+property is left out) and a failure with no way around it is a ``ConfigError`` naming the JSON
+pointer of the subschema. Decisions that follow from this:
 
 * Optional properties are filled too (declaration order, within ``maxProperties``), so the
   agent's handling of every parameter is exercised; one that cannot be satisfied is left out.
@@ -18,24 +18,32 @@ the JSON pointer of the subschema. Decisions that follow from this:
   alternation, quantifiers); lookarounds or backreferences are checked after the fact, and a
   value that still does not match is an error, never returned.
 * Keywords whose semantics we do not model (``if``, ``contains``, ``dependentSchemas``, ...) are
-  rejected up front rather than ignored, because ignoring them could return invalid data.
+  rejected up front rather than left to fail the check with a less helpful message.
+* Schemas are read as 2020-12 (or the dialect their ``$schema`` names), also accepting draft-07's
+  array ``items`` and OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``Maximum``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib
-import ipaddress
 import random
 import re
 import string
 import uuid
-from collections.abc import Mapping
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, time, timedelta
 from math import ceil, floor
 from typing import Any
-from urllib.parse import unquote
+
+from jsonschema import Draft4Validator, Draft7Validator, Draft202012Validator, FormatChecker
+from jsonschema.exceptions import UnknownType, ValidationError, best_match
+from jsonschema.validators import create, validator_for
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from crs.errors import ConfigError
 
@@ -56,17 +64,10 @@ _INFER = (  # what an untyped schema's keywords suggest it describes
 _PAIRS = [("min" + k, "max" + k) for k in ("imum", "Length", "Items", "Properties")]
 _LOWER = frozenset([*(low for low, _ in _PAIRS), "exclusiveMinimum"])
 _UPPER = frozenset([*(high for _, high in _PAIRS), "exclusiveMaximum"])
-_DATE, _TIME = r"\d{4}-\d{2}-\d{2}", r"\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-_FORMAT_RE = {
-    "email": r"[^@\s]+@[^@\s]+\.[^@\s]+",
-    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+",
-    "date": _DATE,
-    "date-time": rf"{_DATE}[Tt]{_TIME}",
-    "time": _TIME,
-    "uuid": r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}",
-    "hostname": r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+",
-}
-_FORMAT_RE |= {"idn-email": _FORMAT_RE["email"], "url": _FORMAT_RE["uri"], "iri": _FORMAT_RE["uri"]}
+_FORMATS = frozenset(  # what _format can write; any other format gets a name-based string
+    {"email", "idn-email", "date", "date-time", "time", "uuid", "ipv4", "ipv6", "hostname"}
+    | {"idn-hostname", "uri", "url", "iri", "uri-reference", "iri-reference"}
+)
 _PEOPLE = ("alex", "sam", "jordan", "maria", "kim", "lee")
 _CITIES = ("San Francisco, CA", "Paris, France", "Tokyo, Japan", "Lisbon, Portugal")
 _CLASS = {
@@ -82,6 +83,69 @@ try:  # CPython's own regex parser turns a pattern into a tree we can walk to bu
     _sre: Any = importlib.import_module("re._parser")
 except ImportError:  # pragma: no cover - only if CPython moves it; patterns are then checked only
     _sre = None
+
+# Format assertion uses a fixed set of checkers, so whether jsonschema's optional format packages
+# are installed cannot change which defaults are accepted, and so the output. jsonschema checks
+# these without extras; date-time, time, uri and hostname need extras, so get stdlib checks here.
+_CHECKER = FormatChecker(["email", "idn-email", "date", "uuid", "ipv4", "ipv6"])
+
+
+def _conforms(shape: str, parse: Callable[[str], object] = str) -> Callable[[object], bool]:
+    """A format check: not a string (format does not apply), or the shape with in-range fields."""
+    return lambda value: (
+        not isinstance(value, str) or bool(re.fullmatch(shape, value) and parse(value.upper()))
+    )
+
+
+_TIME = r"\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_URI = _conforms(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+for _format_name, _check in {
+    "date-time": _conforms(rf"\d{{4}}-\d{{2}}-\d{{2}}[Tt]{_TIME}", datetime.fromisoformat),
+    "time": _conforms(_TIME, time.fromisoformat),
+    "hostname": _conforms(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?"),
+    **dict.fromkeys(["uri", "url", "iri"], _URI),
+}.items():
+    _CHECKER.checks(_format_name, raises=ValueError)(_check)
+
+_OLDER = {  # keyword: the dialect that reads it, when the schema's <flag> is a <kind>
+    "items": (Draft7Validator, "items", list),  # draft-07 positional items
+    "additionalItems": (Draft7Validator, "items", list),
+    "minimum": (Draft4Validator, "exclusiveMinimum", bool),  # OpenAPI 3.0 / draft-04 flags
+    "exclusiveMinimum": (Draft4Validator, "exclusiveMinimum", bool),
+    "maximum": (Draft4Validator, "exclusiveMaximum", bool),
+    "exclusiveMaximum": (Draft4Validator, "exclusiveMaximum", bool),
+}
+
+
+def _older(keyword: str, dialect: Any, flag: str, kind: type) -> Any:
+    """``keyword`` read as ``dialect`` does when ``schema[flag]`` is a ``kind``, else as 2020-12."""
+
+    def validate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        older = isinstance(schema.get(flag), kind)
+        table = (dialect if older else Draft202012Validator).VALIDATORS
+        return table[keyword](validator, value, instance, schema) if keyword in table else ()
+
+    return validate
+
+
+def _nullable_type(validator: Any, types: Any, instance: Any, schema: Any) -> Any:
+    """OpenAPI 3.0: ``nullable: true`` adds null to the types the ``type`` keyword allows."""
+    if instance is None and schema.get("nullable") is True:
+        return ()
+    return Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
+
+
+_Validator = create(  # 2020-12, plus what tool schemas written for older dialects say
+    meta_schema=Draft202012Validator.META_SCHEMA,
+    validators={
+        **Draft202012Validator.VALIDATORS,
+        "type": _nullable_type,
+        **{keyword: _older(keyword, *how) for keyword, how in _OLDER.items()},
+    },
+    type_checker=Draft202012Validator.TYPE_CHECKER,
+    format_checker=_CHECKER,
+)
 
 
 class _Unsat(Exception):
@@ -116,17 +180,6 @@ def _canon(value: Any) -> Any:
     if isinstance(value, dict):
         return ("dict", frozenset((k, _canon(v)) for k, v in value.items()))
     return ("num" if isinstance(value, int | float) else "str", value)
-
-
-def _is_type(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number"):
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and (kind == "number" or float(value).is_integer())
-        )
-    kinds = {"string": str, "boolean": bool, "object": dict, "array": list}
-    return value is None if kind == "null" else isinstance(value, kinds[kind])
 
 
 def _bounds(s: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
@@ -236,26 +289,6 @@ def _format(fmt: str, rng: random.Random, slug: str, tag: str) -> str:
     }.get(fmt, f"https://example.com/{slug}/{tag}")
 
 
-_FORMATS = frozenset(
-    {"email", "idn-email", "date", "date-time", "time", "uuid", "ipv4", "ipv6", "hostname"}
-    | {"idn-hostname", "uri", "url", "iri", "uri-reference", "iri-reference"}
-)
-
-
-def _format_ok(fmt: str, value: str) -> bool:
-    if fmt in ("ipv4", "ipv6"):
-        try:
-            return ipaddress.ip_address(value).version == int(fmt[-1])
-        except ValueError:
-            return False
-    if not re.fullmatch(_FORMAT_RE.get(fmt, r"[\s\S]*"), value):
-        return False
-    try:
-        return fmt not in ("date", "date-time") or bool(date.fromisoformat(value[:10]))
-    except ValueError:
-        return False
-
-
 def _from_regex(tree: Any, rng: random.Random) -> str:
     """Build a string matching a parsed regex; lookarounds are skipped and checked afterwards."""
     out: list[str] = []
@@ -291,38 +324,80 @@ def _from_regex(tree: Any, rng: random.Random) -> str:
     return "".join(out)
 
 
+def _escape(part: object) -> str:
+    """One JSON pointer segment."""
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def _bad_pattern(pattern: Any, path: str, exc: re.error) -> ConfigError:
+    return ConfigError(
+        f"pattern {pattern!r} at {path} is not a valid regex: {exc}",
+        hint="JSON Schema patterns must compile as regexes",
+    )
+
+
 class _Generator:
     def __init__(self, root: Any, seed: int | str) -> None:
-        self.root, self.seed, self.vary = root, seed, False
+        self.seed, self.vary = seed, False
+        # An empty registry: refs resolve within the schema itself, nothing is ever fetched.
+        resource = Resource.from_contents(root, default_specification=DRAFT202012)
+        self.refs = Registry().resolver_with_root(resource)
+        dialect = (
+            validator_for(root, default=_Validator) if isinstance(root, Mapping) else _Validator
+        )
+        self.validator = dialect(root, registry=Registry(), format_checker=_CHECKER)
 
     def rng(self, where: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed!r}\0{where}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
 
     def resolve(self, ref: Any, path: str) -> Any:
-        node = self.root
-        if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
-            for raw in ref[2:].split("/") if ref != "#" else []:
-                part = unquote(raw).replace("~1", "/").replace("~0", "~")
-                if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                    node = node[int(part)]
-                elif isinstance(node, Mapping) and part in node:
-                    node = node[part]
-                else:
-                    break
-            else:
-                return node
+        if isinstance(ref, str):
+            with contextlib.suppress(Unresolvable):
+                return self.refs.lookup(ref).contents
         raise ConfigError(
-            f"$ref {ref!r} at {path} does not resolve to a local definition",
-            hint="definitions must live under #/$defs or #/definitions",
+            f"$ref {ref!r} at {path} does not resolve to a definition in the schema",
+            hint="refs must point into the schema itself (#/$defs/..., #/definitions/...); "
+            "nothing is fetched",
         )
+
+    def errors(self, schema: Any, value: Any, path: str) -> Iterator[ValidationError]:
+        """jsonschema's objections to ``value``; a schema it cannot apply is a ``ConfigError``."""
+        try:
+            yield from self.validator.evolve(schema=schema).iter_errors(value)
+        except Unresolvable as exc:
+            self.resolve(exc.ref, path)  # raises the ConfigError naming it
+        except re.error as exc:
+            raise _bad_pattern(exc.pattern, path, exc) from None
+        except UnknownType as exc:
+            raise ConfigError(
+                f"unknown type {exc.type!r} under {path}", hint=f"use {_TYPES}"
+            ) from None
+        except RecursionError:
+            yield ValidationError("recursive $ref does not terminate")
+
+    def valid(self, schema: Any, value: Any, path: str) -> bool:
+        return next(self.errors(schema, value, path), None) is None
+
+    def check(self, schema: Any, value: Any, path: str) -> None:
+        """Raise ``_Unsat`` naming the failing subschema and the offending value, if invalid."""
+        error = best_match(self.errors(schema, value, path))
+        if error is None:
+            return
+        node, where, parts = schema, path, list(error.absolute_schema_path)
+        with contextlib.suppress(LookupError, TypeError):  # if resolved otherwise (nested $id)
+            for depth, part in enumerate(parts, 1):  # walk to the keyword, through $refs
+                while isinstance(node, Mapping) and part not in node and "$ref" in node:
+                    where = node["$ref"]
+                    node = self.resolve(where, where)
+                if depth < len(parts):
+                    node, where = node[part], f"{where}/{_escape(part)}"
+        raise _Unsat(where, error.message)
 
     def gen(self, schema: Any, path: str, where: str, name: str, stack: frozenset[str]) -> Any:
         flat, stack = self.flatten(schema, path, stack)
         value = self.gen_flat(flat, path, where, name, stack)
-        failure = self.check(schema, value, path, frozenset())
-        if failure:
-            raise _Unsat(*failure)
+        self.check(schema, value, path)
         return value
 
     def flatten(self, schema: Any, path: str, stack: frozenset[str]) -> tuple[Any, frozenset[str]]:
@@ -369,7 +444,7 @@ class _Generator:
             return copy.deepcopy(s["const"])
         realistic = [] if self.vary else [s["default"]] if "default" in s else []
         for candidate in [*realistic, *([] if self.vary else s.get("examples", []))]:
-            if candidate is not None and not self.check(s, candidate, path, frozenset()):
+            if candidate is not None and self.valid(s, candidate, path):
                 return copy.deepcopy(candidate)
         for key in ("anyOf", "oneOf"):
             if key in s:
@@ -377,7 +452,7 @@ class _Generator:
         if "enum" in s:
             if not s["enum"]:
                 raise _Unsat(path, "enum is empty")
-            ok = [v for v in s["enum"] if not self.check(s, v, path, frozenset())]
+            ok = [v for v in s["enum"] if self.valid(s, v, path)]
             if not ok:
                 raise _Unsat(path, f"no value of enum {s['enum']!r} satisfies the other keywords")
             return copy.deepcopy(rng.choice([v for v in ok if v is not None] or ok))
@@ -390,7 +465,14 @@ class _Generator:
         first: _Unsat | None = None
         for kind in sorted(dict.fromkeys(kinds), key=lambda k: k == "null"):
             try:
-                return self.gen_type(kind, s, path, where, name, stack, rng)
+                if kind in ("object", "array"):
+                    make = self.gen_object if kind == "object" else self.gen_array
+                    return make(s, path, where, name, stack)
+                if kind in ("integer", "number"):
+                    return self.gen_number(s, path, rng, kind == "integer")
+                if kind == "string":
+                    return self.gen_string(s, path, rng, name)
+                return None if kind == "null" else rng.random() < 0.5
             except _Unsat as exc:
                 first = first or exc
         raise first or _Unsat(path, f"type {declared!r} admits no value here")
@@ -405,33 +487,11 @@ class _Generator:
             try:
                 merged, inner = self.flatten(branch, f"{path}/{key}/{i}", stack)
                 value = self.gen_flat(_merge(rest, merged), f"{path}/{key}/{i}", where, name, inner)
-                failure = self.check(s, value, path, frozenset())
-                if failure:
-                    raise _Unsat(*failure)
+                self.check(s, value, path)
                 return value
             except _Unsat as exc:
                 first = first or exc
         raise first or _Unsat(path, f"{key} is empty")
-
-    def gen_type(
-        self,
-        kind: str,
-        s: dict[str, Any],
-        path: str,
-        where: str,
-        name: str,
-        stack: frozenset[str],
-        rng: random.Random,
-    ) -> Any:
-        if kind == "object":
-            return self.gen_object(s, path, where, name, stack)
-        if kind == "array":
-            return self.gen_array(s, path, where, name, stack)
-        if kind in ("integer", "number"):
-            return self.gen_number(s, path, rng, kind == "integer")
-        if kind == "string":
-            return self.gen_string(s, path, rng, name)
-        return None if kind == "null" else rng.random() < 0.5
 
     def gen_string(self, s: Mapping[str, Any], path: str, rng: random.Random, name: str) -> str:
         tag, low, high = f"{rng.getrandbits(16):04x}", s.get("minLength", 0), s.get("maxLength")
@@ -459,10 +519,7 @@ class _Generator:
         try:
             return re.search(pattern, value) is not None
         except re.error as exc:
-            raise ConfigError(
-                f"pattern {pattern!r} at {path} is not a valid regex: {exc}",
-                hint="JSON Schema patterns must compile as regexes",
-            ) from None
+            raise _bad_pattern(pattern, path, exc) from None
 
     def gen_number(
         self, s: Mapping[str, Any], path: str, rng: random.Random, integer: bool
@@ -491,16 +548,13 @@ class _Generator:
             candidates = [k * step for k in ks]
         else:
             candidates = [round(rng.uniform(low, high), 2), (low + high) / 2]
+        kind = "integer" if integer else "number"
         for candidate in candidates:
             value = int(candidate) if integer and float(candidate).is_integer() else candidate
-            if not self.check(
-                {**s, "type": "integer" if integer else "number"}, value, path, frozenset()
-            ):
+            if self.valid({**s, "type": kind}, value, path):
                 return value
         raise _Unsat(
-            path,
-            f"no {'integer' if integer else 'number'} satisfies "
-            f"bounds [{low!r}, {high!r}] and multipleOf {step!r}",
+            path, f"no {kind} satisfies bounds [{low!r}, {high!r}] and multipleOf {step!r}"
         )
 
     def gen_object(
@@ -513,7 +567,7 @@ class _Generator:
             if key not in required and room <= 0:
                 continue
             try:
-                if "propertyNames" in s and self.check(s["propertyNames"], key, path, frozenset()):
+                if "propertyNames" in s and not self.valid(s["propertyNames"], key, path):
                     raise _Unsat(f"{path}/propertyNames", f"property name {key!r} is not allowed")
                 out[key] = self.gen_member(s, key, path, f"{where}/{key}", stack)
             except _Unsat:
@@ -544,26 +598,19 @@ class _Generator:
     def gen_member(
         self, s: Mapping[str, Any], key: str, path: str, where: str, stack: frozenset[str]
     ) -> Any:
-        subs = self.member_schemas(s, key, path) or [(True, path)]
-        schema = subs[0][0] if len(subs) == 1 else {"allOf": [sub for sub, _ in subs]}
-        return self.gen(schema, subs[0][1], where, key, stack)
-
-    def member_schemas(self, s: Mapping[str, Any], key: str, path: str) -> list[tuple[Any, str]]:
-        """The subschemas a property's value must satisfy, with their JSON pointers."""
-        esc = key.replace("~", "~0").replace("/", "~1")
-        subs = (
-            [(s["properties"][key], f"{path}/properties/{esc}")]
-            if key in s.get("properties", {})
-            else []
-        )
+        """A property's value: it must satisfy its property, pattern or additional schemas."""
+        props = s.get("properties", {})
+        subs = [(props[key], f"{path}/properties/{_escape(key)}")] if key in props else []
         subs += [
-            (sub, f"{path}/patternProperties/{pattern.replace('~', '~0').replace('/', '~1')}")
+            (sub, f"{path}/patternProperties/{_escape(pattern)}")
             for pattern, sub in s.get("patternProperties", {}).items()
             if self.matches(pattern, key, path)
         ]
         if not subs and "additionalProperties" in s:
             subs = [(s["additionalProperties"], f"{path}/additionalProperties")]
-        return subs
+        subs = subs or [(True, path)]
+        schema = subs[0][0] if len(subs) == 1 else {"allOf": [sub for sub, _ in subs]}
+        return self.gen(schema, subs[0][1], where, key, stack)
 
     def gen_array(
         self, s: Mapping[str, Any], path: str, where: str, name: str, stack: frozenset[str]
@@ -615,116 +662,3 @@ class _Generator:
                 seen.add(_canon(item))
                 return item
         raise _Unsat(path, "cannot find enough distinct items for uniqueItems")
-
-    def check(
-        self, schema: Any, value: Any, path: str, seen: frozenset[tuple[str, int]]
-    ) -> tuple[str, str] | None:
-        """The first way ``value`` fails ``schema`` as (pointer, reason), or None if it is valid."""
-        if schema is True or schema is False:
-            return None if schema else (path, "the false schema admits no value")
-        s = self.schema_at(schema, path)
-        if value is None and s.get("nullable") is True:
-            return None
-        if "$ref" in s:
-            if (s["$ref"], id(value)) in seen:
-                return (s["$ref"], "recursive $ref does not terminate")
-            target = self.resolve(s["$ref"], path)
-            failure = self.check(target, value, s["$ref"], seen | {(s["$ref"], id(value))})
-            if failure:
-                return failure
-        declared = s.get("type")
-        kinds = [declared] if isinstance(declared, str) else declared
-        if kinds is not None and not any(_is_type(value, k) for k in kinds):
-            return (path, f"{value!r} is not of type {declared!r}")
-        if "const" in s and _canon(value) != _canon(s["const"]):
-            return (path, f"{value!r} is not const {s['const']!r}")
-        if "enum" in s and _canon(value) not in {_canon(v) for v in s["enum"]}:
-            return (path, f"{value!r} is not one of enum {s['enum']!r}")
-        for i, sub in enumerate(s.get("allOf", [])):
-            failure = self.check(sub, value, f"{path}/allOf/{i}", seen)
-            if failure:
-                return failure
-        if "anyOf" in s and all(self.check(b, value, path, seen) for b in s["anyOf"]):
-            return (path, "value matches no anyOf branch")
-        hits = sum(not self.check(b, value, path, seen) for b in s.get("oneOf", []))
-        if "oneOf" in s and hits != 1:
-            return (path, f"value matches {hits} oneOf branches, not exactly one")
-        if "not" in s and not self.check(s["not"], value, f"{path}/not", seen):
-            return (path, "value matches the schema under not")
-        if isinstance(value, str):
-            return self.check_string(s, value, path)
-        if isinstance(value, dict):
-            return self.check_object(s, value, path, seen)
-        if isinstance(value, list):
-            return self.check_array(s, value, path, seen)
-        if _is_type(value, "number"):
-            return self.check_number(s, value, path)
-        return None
-
-    def check_string(self, s: Mapping[str, Any], value: str, path: str) -> tuple[str, str] | None:
-        if not s.get("minLength", 0) <= len(value) <= s.get("maxLength", len(value)):
-            return (path, f"length of {value!r} is outside minLength/maxLength")
-        if "pattern" in s and not self.matches(s["pattern"], value, path):
-            return (path, f"{value!r} does not match pattern {s['pattern']!r}")
-        if "format" in s and not _format_ok(s["format"], value):
-            return (path, f"{value!r} is not a valid {s['format']}")
-        return None
-
-    def check_number(self, s: Mapping[str, Any], value: float, path: str) -> tuple[str, str] | None:
-        lo, xlo, hi, xhi = _bounds(s)
-        if (
-            (lo is not None and value < lo)
-            or (xlo is not None and value <= xlo)
-            or (hi is not None and value > hi)
-            or (xhi is not None and value >= xhi)
-        ):
-            return (path, f"{value!r} is outside the bounds")
-        step = s.get("multipleOf")
-        if step is not None:  # the same arithmetic as the jsonschema library, so we agree on floats
-            try:
-                bad = int(value / step) != value / step if isinstance(step, float) else value % step
-            except OverflowError:
-                bad = True
-            if bad:
-                return (path, f"{value!r} is not a multiple of {step!r}")
-        return None
-
-    def check_object(
-        self,
-        s: Mapping[str, Any],
-        value: dict[str, Any],
-        path: str,
-        seen: frozenset[tuple[str, int]],
-    ) -> tuple[str, str] | None:
-        missing = [k for k in s.get("required", []) if k not in value]
-        if missing:
-            return (path, f"required property {missing[0]!r} is missing")
-        if not s.get("minProperties", 0) <= len(value) <= s.get("maxProperties", len(value)):
-            return (path, f"{len(value)} properties is outside minProperties/maxProperties")
-        for key, item in value.items():
-            if "propertyNames" in s and self.check(s["propertyNames"], key, path, seen):
-                return (f"{path}/propertyNames", f"property name {key!r} is not allowed")
-            for sub, spath in self.member_schemas(s, key, path):
-                failure = self.check(sub, item, spath, seen)
-                if failure:
-                    return failure
-        return None
-
-    def check_array(
-        self, s: Mapping[str, Any], value: list[Any], path: str, seen: frozenset[tuple[str, int]]
-    ) -> tuple[str, str] | None:
-        if not s.get("minItems", 0) <= len(value) <= s.get("maxItems", len(value)):
-            return (path, f"{len(value)} items is outside minItems/maxItems")
-        if s.get("uniqueItems") is True and len({_canon(v) for v in value}) != len(value):
-            return (path, "items are not unique")
-        prefix, rest = _items(s)
-        for i, item in enumerate(value):
-            sub, spath = (
-                (prefix[i], f"{path}/prefixItems/{i}")
-                if i < len(prefix)
-                else (rest, f"{path}/items")
-            )
-            failure = self.check(sub, item, spath, seen)
-            if failure:
-                return failure
-        return None

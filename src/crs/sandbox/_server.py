@@ -24,6 +24,7 @@ from crs.sandbox._composio_clients import composio_client, core_toolset
 from crs.sandbox._composio_world import ComposioWorld
 from crs.sandbox._faults import FaultKind, FaultRule, build_rule
 from crs.sandbox._model import TurnSource
+from crs.sandbox._openai_common import SESSION_HEADER
 from crs.sandbox._state import RecordedRequest, SandboxState
 
 __all__ = ["DEFAULT_API_KEY", "SESSION_HEADER", "Sandbox"]
@@ -32,8 +33,6 @@ __all__ = ["DEFAULT_API_KEY", "SESSION_HEADER", "Sandbox"]
 #: sandbox, and a fixed default keeps ``crs sandbox`` instructions copy-pasteable.
 DEFAULT_API_KEY = "sk-crs-sandbox"
 
-#: Header that routes a request to a per-session script.
-SESSION_HEADER = "X-CRS-Session"
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0

@@ -9,6 +9,7 @@ rather than a list of things someone remembered to clear.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,11 @@ from crs.sandbox._composio_world import ComposioWorld
 from crs.sandbox._faults import FaultPlan
 from crs.sandbox._model import Message, ModelScripts
 
-__all__ = ["RecordedRequest", "SandboxState"]
+__all__ = ["HISTORY_LIMIT", "RecordedRequest", "SandboxState"]
+
+#: How many requests the log and how many responses the ``previous_response_id`` store keep.
+#: A test never comes near it; a ``crs sandbox`` left running for days must not grow forever.
+HISTORY_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,12 @@ class SandboxState:
     composio: ComposioWorld = field(init=False, repr=False)
     scripts: ModelScripts = field(init=False, repr=False)
     faults: FaultPlan = field(default_factory=FaultPlan, repr=False)
-    requests: list[RecordedRequest] = field(default_factory=list, repr=False)
-    responses: dict[str, tuple[Message, ...]] = field(default_factory=dict, repr=False)
+    requests: deque[RecordedRequest] = field(
+        default_factory=lambda: deque(maxlen=HISTORY_LIMIT), repr=False
+    )
+    responses: OrderedDict[str, tuple[Message, ...]] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.composio = ComposioWorld(clock=self.clock)
@@ -57,6 +66,14 @@ class SandboxState:
     def now(self) -> float:
         """Wall-clock time on the sandbox's clock (the ``crs`` default unless one was given)."""
         return resolve_clock(self.clock).now()
+
+    def remember_response(self, response_id: str, messages: tuple[Message, ...]) -> None:
+        """Keep a response's conversation for ``previous_response_id``, oldest dropped first."""
+        with self.lock:
+            self.responses[response_id] = messages
+            self.responses.move_to_end(response_id)
+            while len(self.responses) > HISTORY_LIMIT:
+                self.responses.popitem(last=False)
 
     def reset(self) -> None:
         """Forget everything a test did: world state, scripts, faults, log, stored responses."""

@@ -350,6 +350,18 @@ class TestScripts:
         with pytest.raises(openai.BadRequestError, match="no turn left"):
             client.chat.completions.create(model="m", messages=user("x"))
 
+    def test_a_failing_script_function_is_a_clear_400(self, crs_sandbox: Sandbox) -> None:
+        def broken(conversation: Any) -> str:
+            raise KeyError("no plan")
+
+        crs_sandbox.script([broken, lambda conversation: 42], model="m")
+        client = crs_sandbox.openai_client(max_retries=0)
+
+        with pytest.raises(openai.BadRequestError, match=r"turn 0 .* raised KeyError"):
+            client.chat.completions.create(model="m", messages=user("x"))
+        with pytest.raises(openai.BadRequestError, match=r"value returned by turn 1 .* is 42"):
+            client.chat.completions.create(model="m", messages=user("x"))
+
     def test_unused_turns_are_reported(self, crs_sandbox: Sandbox) -> None:
         crs_sandbox.script(["one", "two"], model="m")
         crs_sandbox.script(["optional"], model="n", strict=False)

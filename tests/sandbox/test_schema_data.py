@@ -1,8 +1,8 @@
 """example_for: invented tool arguments are valid, realistic and the same on every run.
 
-Validity is judged by the ``jsonschema`` library (an independent implementation), with format
-assertion on for the formats the generator claims to support, so a bug shared by the generator
-and its internal checker cannot hide.
+Validity is judged by a fresh ``jsonschema`` validator with this file's own format checks for
+the formats the generator produces, so the test does not reuse the generator's configured
+validator (or its format checker) to judge the generator's output.
 """
 
 from __future__ import annotations

@@ -227,8 +227,17 @@ class ModelScripts:
             source = script.turns[index]
         where = f"turn {index} of the script for {script.label}"
         if callable(source) and not isinstance(source, ToolCall | AssistantTurn):
-            return _as_turn(source(conversation), f"the value returned by {where}")
-        return _as_turn(source, where)
+            # The test's own function runs inside the server: its failure must reach the test
+            # as a clear 400, not as a bare 500 that the SDK would retry.
+            try:
+                source = source(conversation)
+            except Exception as exc:
+                raise CannotRespond(f"{where} raised {type(exc).__name__}: {exc}") from exc
+            where = f"the value returned by {where}"
+        try:
+            return _as_turn(source, where)
+        except ConfigError as exc:
+            raise CannotRespond(exc.message) from exc
 
     def pending(self) -> list[str]:
         """Strict scripts with unused turns, described for a test failure message."""

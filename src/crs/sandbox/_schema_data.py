@@ -19,8 +19,8 @@ pointer of the subschema. Decisions that follow from this:
   value that still does not match is an error, never returned.
 * Keywords whose semantics we do not model (``if``, ``contains``, ``dependentSchemas``, ...) are
   rejected up front rather than left to fail the check with a less helpful message.
-* Schemas are read as 2020-12 (or the dialect their ``$schema`` names), also accepting draft-07's
-  array ``items`` and OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``Maximum``.
+* Schemas are read as 2020-12, whatever their ``$schema`` says; draft-07's array ``items`` and
+  OpenAPI 3.0's ``nullable`` and boolean ``exclusiveMinimum``/``Maximum`` are rewritten first.
 """
 
 from __future__ import annotations
@@ -36,18 +36,20 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from math import ceil, floor
-from typing import Any
+from typing import Any, TypeAlias
 
-from jsonschema import Draft4Validator, Draft7Validator, Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import UnknownType, ValidationError, best_match
-from jsonschema.validators import create, validator_for
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from crs.errors import ConfigError
 
 __all__ = ["example_for"]
+
+_Refs: TypeAlias = frozenset[str]  # the $refs being expanded on this branch, to stop recursion
+_Schema: TypeAlias = Mapping[str, Any]
 
 _UNSUPPORTED = frozenset(
     {"if", "contains", "minContains", "maxContains", "dependentRequired", "dependentSchemas"}
@@ -108,44 +110,41 @@ for _format_name, _check in {
 }.items():
     _CHECKER.checks(_format_name, raises=ValueError)(_check)
 
-_OLDER = {  # keyword: the dialect that reads it, when the schema's <flag> is a <kind>
-    "items": (Draft7Validator, "items", list),  # draft-07 positional items
-    "additionalItems": (Draft7Validator, "items", list),
-    "minimum": (Draft4Validator, "exclusiveMinimum", bool),  # OpenAPI 3.0 / draft-04 flags
-    "exclusiveMinimum": (Draft4Validator, "exclusiveMinimum", bool),
-    "maximum": (Draft4Validator, "exclusiveMaximum", bool),
-    "exclusiveMaximum": (Draft4Validator, "exclusiveMaximum", bool),
-}
+_DATA = frozenset({"const", "default", "enum", "examples"})  # values, not schemas
+_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 
 
-def _older(keyword: str, dialect: Any, flag: str, kind: type) -> Any:
-    """``keyword`` read as ``dialect`` does when ``schema[flag]`` is a ``kind``, else as 2020-12."""
+def _modern(schema: Any) -> Any:
+    """``schema`` copied into 2020-12 spelling, so generating and checking speak one dialect.
 
-    def validate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
-        older = isinstance(schema.get(flag), kind)
-        table = (dialect if older else Draft202012Validator).VALIDATORS
-        return table[keyword](validator, value, instance, schema) if keyword in table else ()
-
-    return validate
-
-
-def _nullable_type(validator: Any, types: Any, instance: Any, schema: Any) -> Any:
-    """OpenAPI 3.0: ``nullable: true`` adds null to the types the ``type`` keyword allows."""
-    if instance is None and schema.get("nullable") is True:
-        return ()
-    return Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
-
-
-_Validator = create(  # 2020-12, plus what tool schemas written for older dialects say
-    meta_schema=Draft202012Validator.META_SCHEMA,
-    validators={
-        **Draft202012Validator.VALIDATORS,
-        "type": _nullable_type,
-        **{keyword: _older(keyword, *how) for keyword, how in _OLDER.items()},
-    },
-    type_checker=Draft202012Validator.TYPE_CHECKER,
-    format_checker=_CHECKER,
-)
+    Draft-07's positional ``items`` become ``prefixItems``; OpenAPI 3.0's ``nullable`` adds null
+    to ``type``, and its boolean ``exclusiveMinimum``/``Maximum`` make the bound exclusive.
+    """
+    if isinstance(schema, list):
+        return [_modern(sub) for sub in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    s: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$schema":
+            continue  # whatever dialect it named, the copy is 2020-12
+        if key in _DATA:
+            s[key] = value
+        elif key in _NAMED and isinstance(value, Mapping):
+            s[key] = {name: _modern(sub) for name, sub in value.items()}
+        else:
+            s[key] = _modern(value)
+    if isinstance(s.get("items"), list):
+        s["prefixItems"] = s.pop("items")
+        if "additionalItems" in s:
+            s["items"] = s.pop("additionalItems")
+    for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(s.get(flag), bool) and s.pop(flag) and bound in s:
+            s[flag] = s.pop(bound)
+    if s.get("nullable") is True and "type" in s:
+        kinds = s["type"] if isinstance(s["type"], list) else [s["type"]]
+        s["type"] = list(dict.fromkeys([*kinds, "null"]))
+    return s
 
 
 class _Unsat(Exception):
@@ -153,7 +152,6 @@ class _Unsat(Exception):
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{reason} at {path}")
-        self.path, self.reason = path, reason
 
 
 def example_for(schema: Mapping[str, Any], *, seed: int | str = 0, name: str = "") -> Any:
@@ -163,7 +161,8 @@ def example_for(schema: Mapping[str, Any], *, seed: int | str = 0, name: str = "
     ``email`` gets an address, an ``owner`` a GitHub-ish login) so recorded transcripts read well.
     """
     try:
-        return _Generator(schema, seed).gen(schema, "#", "", name, frozenset())
+        generator = _Generator(schema, seed)
+        return generator.gen(generator.root, "#", "", name, frozenset())
     except _Unsat as exc:
         raise ConfigError(
             f"cannot invent a value for {name or 'the schema'}: {exc}",
@@ -180,25 +179,6 @@ def _canon(value: Any) -> Any:
     if isinstance(value, dict):
         return ("dict", frozenset((k, _canon(v)) for k, v in value.items()))
     return ("num" if isinstance(value, int | float) else "str", value)
-
-
-def _bounds(s: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """(minimum, exclusive minimum, maximum, exclusive maximum), reading OpenAPI 3.0 booleans."""
-    lo, xlo, hi, xhi = (
-        s.get(k) for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
-    )
-    if isinstance(xlo, bool):
-        lo, xlo = (None, lo) if xlo else (lo, None)
-    if isinstance(xhi, bool):
-        hi, xhi = (None, hi) if xhi else (hi, None)
-    return lo, xlo, hi, xhi
-
-
-def _items(s: Mapping[str, Any]) -> tuple[list[Any], Any]:
-    """(positional item schemas, schema for the rest), accepting draft-07's array ``items``."""
-    if isinstance(s.get("items"), list):
-        return s["items"], s.get("additionalItems", True)
-    return list(s.get("prefixItems", [])), s.get("items", True)
 
 
 def _merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,17 +198,12 @@ def _merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
                 if all(t in side or (t == "integer" and "number" in side) for side in sides)
             ]
         elif key in ("properties", "patternProperties"):
-            out[key] = {
-                **out[key],
-                **{
-                    k: {"allOf": [out[key][k], v]} if k in out[key] else v for k, v in value.items()
-                },
-            }
+            both = {k: {"allOf": [out[key][k], v]} for k, v in value.items() if k in out[key]}
+            out[key] = {**out[key], **value, **both}
         elif key == "required":
             out[key] = list(dict.fromkeys([*out[key], *value]))
         elif key in _LOWER or key in _UPPER:
-            pick = max if key in _LOWER else min
-            out[key] = value if isinstance(value, bool) else pick(out[key], value)
+            out[key] = (max if key in _LOWER else min)(out[key], value)
         elif key == "enum":
             out[key] = [v for v in out[key] if _canon(v) in {_canon(w) for w in value}]
         elif key in ("items", "additionalProperties", "propertyNames"):
@@ -329,6 +304,13 @@ def _escape(part: object) -> str:
     return str(part).replace("~", "~0").replace("/", "~1")
 
 
+def _no_ref(ref: Any, path: str) -> ConfigError:
+    return ConfigError(
+        f"$ref {ref!r} at {path} does not resolve to a local definition",
+        hint="definitions must live under #/$defs or #/definitions",
+    )
+
+
 def _bad_pattern(pattern: Any, path: str, exc: re.error) -> ConfigError:
     return ConfigError(
         f"pattern {pattern!r} at {path} is not a valid regex: {exc}",
@@ -337,15 +319,17 @@ def _bad_pattern(pattern: Any, path: str, exc: re.error) -> ConfigError:
 
 
 class _Generator:
+    """One ``example_for`` call: the schema in 2020-12 spelling, the seed, one validator over it."""
+
     def __init__(self, root: Any, seed: int | str) -> None:
-        self.seed, self.vary = seed, False
-        # An empty registry: refs resolve within the schema itself, nothing is ever fetched.
-        resource = Resource.from_contents(root, default_specification=DRAFT202012)
-        self.refs = Registry().resolver_with_root(resource)
-        dialect = (
-            validator_for(root, default=_Validator) if isinstance(root, Mapping) else _Validator
+        if not isinstance(root, bool):
+            self.schema_at(root, "#")  # a clear error for a non-schema, before jsonschema sees it
+        self.root, self.seed, self.vary = _modern(root), seed, False
+        # Empty registries: refs resolve within the schema itself, nothing is ever fetched.
+        self.refs = Registry().resolver_with_root(DRAFT202012.create_resource(self.root))
+        self.validator = Draft202012Validator(
+            self.root, registry=Registry(), format_checker=_CHECKER
         )
-        self.validator = dialect(root, registry=Registry(), format_checker=_CHECKER)
 
     def rng(self, where: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed!r}\0{where}".encode()).digest()
@@ -355,23 +339,20 @@ class _Generator:
         if isinstance(ref, str):
             with contextlib.suppress(Unresolvable):
                 return self.refs.lookup(ref).contents
-        raise ConfigError(
-            f"$ref {ref!r} at {path} does not resolve to a definition in the schema",
-            hint="refs must point into the schema itself (#/$defs/..., #/definitions/...); "
-            "nothing is fetched",
-        )
+        raise _no_ref(ref, path)
 
     def errors(self, schema: Any, value: Any, path: str) -> Iterator[ValidationError]:
         """jsonschema's objections to ``value``; a schema it cannot apply is a ``ConfigError``."""
         try:
             yield from self.validator.evolve(schema=schema).iter_errors(value)
-        except Unresolvable as exc:
-            self.resolve(exc.ref, path)  # raises the ConfigError naming it
+        except Unresolvable as exc:  # in a part we did not generate from, like a "not"
+            ref = str(exc.ref)
+            raise _no_ref("#" + ref if ref.startswith("/") else ref, path) from None
         except re.error as exc:
             raise _bad_pattern(exc.pattern, path, exc) from None
         except UnknownType as exc:
             raise ConfigError(
-                f"unknown type {exc.type!r} under {path}", hint=f"use {_TYPES}"
+                f"unknown type {exc.type!r} at {path}", hint=f"use one of {_TYPES}"
             ) from None
         except RecursionError:
             yield ValidationError("recursive $ref does not terminate")
@@ -394,13 +375,13 @@ class _Generator:
                     node, where = node[part], f"{where}/{_escape(part)}"
         raise _Unsat(where, error.message)
 
-    def gen(self, schema: Any, path: str, where: str, name: str, stack: frozenset[str]) -> Any:
+    def gen(self, schema: Any, path: str, where: str, name: str, stack: _Refs) -> Any:
         flat, stack = self.flatten(schema, path, stack)
         value = self.gen_flat(flat, path, where, name, stack)
         self.check(schema, value, path)
         return value
 
-    def flatten(self, schema: Any, path: str, stack: frozenset[str]) -> tuple[Any, frozenset[str]]:
+    def flatten(self, schema: Any, path: str, stack: _Refs) -> tuple[Any, _Refs]:
         """Inline ``$ref`` and ``allOf`` into one schema; ``stack`` holds refs being expanded."""
         if schema is False:
             raise _Unsat(path, "the false schema admits no value")
@@ -433,9 +414,7 @@ class _Generator:
                 raise ConfigError(f"unknown type {kind!r} at {path}", hint=f"use one of {_TYPES}")
         return schema
 
-    def gen_flat(
-        self, s: dict[str, Any], path: str, where: str, name: str, stack: frozenset[str]
-    ) -> Any:
+    def gen_flat(self, s: _Schema, path: str, where: str, name: str, stack: _Refs) -> Any:
         rng = self.rng(where)
         for low, high in _PAIRS:
             if low in s and high in s and s[low] > s[high]:
@@ -460,8 +439,6 @@ class _Generator:
         kinds = [declared] if isinstance(declared, str) else list(declared or [])
         if declared is None:
             kinds = [k for k, keys in _INFER if keys & s.keys()] + ["string", *_TYPES]
-        elif s.get("nullable") is True:
-            kinds.append("null")
         first: _Unsat | None = None
         for kind in sorted(dict.fromkeys(kinds), key=lambda k: k == "null"):
             try:
@@ -478,7 +455,7 @@ class _Generator:
         raise first or _Unsat(path, f"type {declared!r} admits no value here")
 
     def pick_branch(
-        self, s: dict[str, Any], key: str, path: str, where: str, name: str, stack: frozenset[str]
+        self, s: _Schema, key: str, path: str, where: str, name: str, stack: _Refs
     ) -> Any:
         rest = {k: v for k, v in s.items() if k != key}
         first: _Unsat | None = None
@@ -493,7 +470,7 @@ class _Generator:
                 first = first or exc
         raise first or _Unsat(path, f"{key} is empty")
 
-    def gen_string(self, s: Mapping[str, Any], path: str, rng: random.Random, name: str) -> str:
+    def gen_string(self, s: _Schema, path: str, rng: random.Random, name: str) -> str:
         tag, low, high = f"{rng.getrandbits(16):04x}", s.get("minLength", 0), s.get("maxLength")
         fmt = s.get("format")
         value = _format(fmt, rng, "-".join(_words(name)), tag) if fmt in _FORMATS else None
@@ -521,10 +498,10 @@ class _Generator:
         except re.error as exc:
             raise _bad_pattern(pattern, path, exc) from None
 
-    def gen_number(
-        self, s: Mapping[str, Any], path: str, rng: random.Random, integer: bool
-    ) -> int | float:
-        lo, xlo, hi, xhi = _bounds(s)
+    def gen_number(self, s: _Schema, path: str, rng: random.Random, integer: bool) -> int | float:
+        lo, xlo, hi, xhi = (
+            s.get(k) for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+        )
         if integer:  # integers have exact exclusive bounds, so the sweep below cannot miss
             lo = None if lo is None else ceil(lo)
             hi = None if hi is None else floor(hi)
@@ -558,7 +535,7 @@ class _Generator:
         )
 
     def gen_object(
-        self, s: Mapping[str, Any], path: str, where: str, name: str, stack: frozenset[str]
+        self, s: _Schema, path: str, where: str, name: str, stack: _Refs
     ) -> dict[str, Any]:
         props, required = s.get("properties", {}), list(s.get("required", []))
         room = s.get("maxProperties", len(props) + len(required)) - len(required)
@@ -570,12 +547,10 @@ class _Generator:
                 if "propertyNames" in s and not self.valid(s["propertyNames"], key, path):
                     raise _Unsat(f"{path}/propertyNames", f"property name {key!r} is not allowed")
                 out[key] = self.gen_member(s, key, path, f"{where}/{key}", stack)
+                room -= key not in required  # only optional properties use up the room
             except _Unsat:
                 if key in required:
                     raise
-                continue
-            if key not in required:
-                room -= 1
         patterns = list(s.get("patternProperties", {}))
         for n in range(s.get("minProperties", 0) + 20):  # extra keys, for minProperties
             if len(out) >= s.get("minProperties", 0):
@@ -595,9 +570,7 @@ class _Generator:
                 continue
         return out
 
-    def gen_member(
-        self, s: Mapping[str, Any], key: str, path: str, where: str, stack: frozenset[str]
-    ) -> Any:
+    def gen_member(self, s: _Schema, key: str, path: str, where: str, stack: _Refs) -> Any:
         """A property's value: it must satisfy its property, pattern or additional schemas."""
         props = s.get("properties", {})
         subs = [(props[key], f"{path}/properties/{_escape(key)}")] if key in props else []
@@ -612,22 +585,17 @@ class _Generator:
         schema = subs[0][0] if len(subs) == 1 else {"allOf": [sub for sub, _ in subs]}
         return self.gen(schema, subs[0][1], where, key, stack)
 
-    def gen_array(
-        self, s: Mapping[str, Any], path: str, where: str, name: str, stack: frozenset[str]
-    ) -> list[Any]:
-        prefix, rest = _items(s)
+    def gen_array(self, s: _Schema, path: str, where: str, name: str, stack: _Refs) -> list[Any]:
+        prefix, rest = s.get("prefixItems", []), s.get("items", True)
         least, most = s.get("minItems", 0), s.get("maxItems")
         want = max(least, len(prefix) or 1)
         want = min(want, most) if most is not None else want
         item_name = name[:-1] if name.endswith("s") and len(name) > 3 else name
         out: list[Any] = []
         seen: set[Any] | None = set() if s.get("uniqueItems") is True else None
+        slots = [(sub, f"{path}/prefixItems/{i}") for i, sub in enumerate(prefix)]
         for i in range(want):
-            sub, spath = (
-                (prefix[i], f"{path}/prefixItems/{i}")
-                if i < len(prefix)
-                else (rest, f"{path}/items")
-            )
+            sub, spath = slots[i] if i < len(slots) else (rest, f"{path}/items")
             try:
                 out.append(self.gen_item(sub, spath, f"{where}/{i}", item_name, stack, seen))
             except _Unsat:
@@ -637,13 +605,7 @@ class _Generator:
         return out
 
     def gen_item(
-        self,
-        sub: Any,
-        path: str,
-        where: str,
-        name: str,
-        stack: frozenset[str],
-        seen: set[Any] | None,
+        self, sub: Any, path: str, where: str, name: str, stack: _Refs, seen: set[Any] | None
     ) -> Any:
         """One array item; for ``uniqueItems`` (``seen`` is not None) retry until it is new.
 

@@ -181,12 +181,7 @@ async def _execute(request: Request, world: ComposioWorld) -> Response:
             api=FAMILY.name,
         )
     except AccountUnavailable as exc:
-        code = (
-            "ActionExecute_ConnectedAccountNotFound"
-            if exc.reason == "not_found"
-            else "ActionExecute_ConnectedAccountNotActive"
-        )
-        return FAMILY.error(400, exc.message, code=code)
+        return FAMILY.error(400, exc.message, code=exc.slug)
     return json_response(
         {
             "data": result.data,

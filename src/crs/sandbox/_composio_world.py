@@ -70,6 +70,13 @@ class AccountUnavailable(Exception):
         self.message = message
         self.account = account
 
+    @property
+    def slug(self) -> str:
+        """The Composio error slug both wire generations answer with."""
+        if self.reason == "not_found":
+            return "ActionExecute_ConnectedAccountNotFound"
+        return "ActionExecute_ConnectedAccountNotActive"
+
 
 @dataclass(frozen=True)
 class Execution:

@@ -49,16 +49,18 @@ def routes(state: SandboxState) -> list[BaseRoute]:
 
     async def add_script(request: Request) -> Response:
         body = await read_json_object(request)
-        turns = body.get("turns")
+        turns, strict = body.get("turns"), body.get("strict", True)
         if not isinstance(turns, list) or not turns:
             return _refused("the script needs 'turns', a non-empty array")
+        if not isinstance(strict, bool):
+            return _refused(f"'strict' must be true or false, got {strict!r}")
         try:
             parsed = [turn_from_json(turn, f"turns[{i}]") for i, turn in enumerate(turns)]
             state.scripts.add(
                 parsed,
                 model=body.get("model"),
                 session=body.get("session"),
-                strict=bool(body.get("strict", True)),
+                strict=strict,
             )
         except (CrsError, BadRequest) as exc:
             return _refused(str(exc))

@@ -142,8 +142,8 @@ def build_rule(kind: FaultKind | str, **options: Any) -> FaultRule:
             f"fault 'auth_envelope' needs api='composio' or 'composio-core', got api={api!r}",
             hint="only Composio reports auth failures inside a 200 envelope",
         )
-    method = options.get("method")
-    rule.method = None if method is None else str(method).upper()
+    method = _optional_text(options, "method")
+    rule.method = None if method is None else method.upper()
     rule.path = _optional_text(options, "path")
     tool = _optional_text(options, "tool")
     rule.tool = None if tool is None else tool.upper()

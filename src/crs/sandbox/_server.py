@@ -263,11 +263,21 @@ class Sandbox:
     # -- ready-configured clients ---------------------------------------------------------------
 
     def openai_client(self, *, session: str | None = None, **kwargs: Any) -> Any:
-        """An ``openai.OpenAI`` pointed at the sandbox (``kwargs`` go to its constructor)."""
-        return self._openai("OpenAI", session, kwargs)
+        """An ``openai.OpenAI`` pointed at the sandbox (``kwargs`` go to its constructor).
+
+        The sandbox closes it in :meth:`close_clients` (the pytest fixture calls that after each
+        test), so its pooled connections never outlive the test as unclosed sockets.
+        """
+        client = self._openai("OpenAI", session, kwargs)
+        self._lent.append(client)
+        return client
 
     def async_openai_client(self, *, session: str | None = None, **kwargs: Any) -> Any:
-        """An ``openai.AsyncOpenAI`` pointed at the sandbox."""
+        """An ``openai.AsyncOpenAI`` pointed at the sandbox.
+
+        Its connections belong to the event loop that used them, so close it there:
+        ``async with sandbox.async_openai_client() as client: ...``.
+        """
         return self._openai("AsyncOpenAI", session, kwargs)
 
     def _openai(self, name: str, session: str | None, kwargs: dict[str, Any]) -> Any:
@@ -307,7 +317,7 @@ class Sandbox:
         return composio_client(**kwargs)
 
     def close_clients(self) -> None:
-        """Close the HTTP clients lent to SDK clients made by this sandbox."""
+        """Close the sync clients this sandbox made, and the HTTP clients it lent to SDKs."""
         while self._lent:
             self._lent.pop().close()
 

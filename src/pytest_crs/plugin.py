@@ -21,7 +21,7 @@ from crs.store import ContextReferenceStore
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
 
-__all__ = ["crs_clock", "crs_sandbox", "crs_store", "pytest_configure"]
+__all__ = ["crs_clock", "crs_sandbox", "crs_sandbox_server", "crs_store", "pytest_configure"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

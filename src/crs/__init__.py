@@ -85,6 +85,13 @@ from crs.store import (
     ContextReferenceStore,
     EvictionPolicy,
 )
+from crs.tools import (
+    CallableBackend,
+    ComposioBackend,
+    ComposioCoreBackend,
+    ToolBackend,
+    ToolResult,
+)
 
 if TYPE_CHECKING:
     from crs.sandbox import AssistantTurn as AssistantTurn
@@ -114,6 +121,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "AgentError",
     "Attempt",
+    "CallableBackend",
     "CircuitBreaker",
     "CircuitGuard",
     "CircuitOpenError",
@@ -121,6 +129,8 @@ __all__ = [
     "CircuitState",
     "Classification",
     "Clock",
+    "ComposioBackend",
+    "ComposioCoreBackend",
     "CompressionAlgorithm",
     "ConfigError",
     "ContentTypeError",
@@ -152,6 +162,8 @@ __all__ = [
     "StoreDiskError",
     "SystemClock",
     "Timeout",
+    "ToolBackend",
+    "ToolResult",
     "TransitionListener",
     "VirtualClock",
     "VirtualTimeout",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from crs.auth import CredentialInfo, CredentialVault
 from crs.clock import (
     Clock,
     SystemClock,
@@ -28,6 +29,10 @@ from crs.errors import (
     ContextExpiredError,
     ContextLookupError,
     ContextNotFoundError,
+    CredentialError,
+    CredentialExpiredError,
+    CredentialNotFoundError,
+    CredentialTamperedError,
     CrsError,
     CrsTimeoutError,
     MetadataError,
@@ -35,6 +40,9 @@ from crs.errors import (
     StoreCapacityError,
     StoreClosedError,
     StoreDiskError,
+    VaultCorruptedError,
+    VaultError,
+    VaultKeyError,
 )
 from crs.resilience import (
     Attempt,
@@ -141,6 +149,12 @@ __all__ = [
     "ContextMetadata",
     "ContextNotFoundError",
     "ContextReferenceStore",
+    "CredentialError",
+    "CredentialExpiredError",
+    "CredentialInfo",
+    "CredentialNotFoundError",
+    "CredentialTamperedError",
+    "CredentialVault",
     "CrsError",
     "CrsTimeoutError",
     "Deadline",
@@ -165,6 +179,9 @@ __all__ = [
     "ToolBackend",
     "ToolResult",
     "TransitionListener",
+    "VaultCorruptedError",
+    "VaultError",
+    "VaultKeyError",
     "VirtualClock",
     "VirtualTimeout",
     "Wait",

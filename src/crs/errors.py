@@ -17,6 +17,10 @@ __all__ = [
     "ContextExpiredError",
     "ContextLookupError",
     "ContextNotFoundError",
+    "CredentialError",
+    "CredentialExpiredError",
+    "CredentialNotFoundError",
+    "CredentialTamperedError",
     "CrsError",
     "CrsTimeoutError",
     "MetadataError",
@@ -24,6 +28,9 @@ __all__ = [
     "StoreCapacityError",
     "StoreClosedError",
     "StoreDiskError",
+    "VaultCorruptedError",
+    "VaultError",
+    "VaultKeyError",
 ]
 
 
@@ -153,3 +160,65 @@ class AgentError(CrsError):
         super().__init__(message)
         self.error_type = error_type
         self.recoverable = recoverable
+
+
+class VaultError(CrsError):
+    """Something went wrong in a credential vault; ``vault`` is the vault's name.
+
+    Messages name vaults, users, apps and key ids, never a credential, key or passphrase.
+    """
+
+    def __init__(self, message: str, *, vault: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.vault = vault
+
+
+class VaultKeyError(VaultError):
+    """The key or passphrase does not open this vault (its key-check record fails).
+
+    Raised when a vault is opened, before any credential is touched, so a wrong key is never
+    mistaken for a damaged entry.
+    """
+
+
+class VaultCorruptedError(VaultError):
+    """The vault's index in the store is missing or unreadable, so no entry can be located."""
+
+
+class CredentialError(VaultError):
+    """An error about the credential of one ``(user_id, app)`` slot."""
+
+    def __init__(
+        self, message: str, *, vault: str, user_id: str, app: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message, vault=vault, hint=hint)
+        self.user_id = user_id
+        self.app = app
+
+
+class CredentialNotFoundError(CredentialError, LookupError):
+    """No credential is stored for this ``(user_id, app)`` (never stored, revoked or purged)."""
+
+
+class CredentialExpiredError(CredentialError):
+    """The credential outlived its ttl; ``expired_at`` is its expiry on the vault's clock."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vault: str,
+        user_id: str,
+        app: str,
+        expired_at: float,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, vault=vault, user_id=user_id, app=app, hint=hint)
+        self.expired_at = expired_at
+
+
+class CredentialTamperedError(CredentialError):
+    """The stored ciphertext fails authentication although the vault key is right.
+
+    The entry was modified, damaged, or moved from another ``(user_id, app)`` slot.
+    """

@@ -32,16 +32,6 @@ KEY = bytes(range(32))
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def store(clock: VirtualClock) -> ContextReferenceStore:
-    return ContextReferenceStore(clock=clock)
-
-
-@pytest.fixture
 def vault(store: ContextReferenceStore, clock: VirtualClock) -> CredentialVault:
     return CredentialVault(store, key=KEY, clock=clock)
 

@@ -29,16 +29,6 @@ KEY = bytes(range(32))
 FAST = 2**4  # Scrypt cost for tests: the real default takes a few tenths of a second
 
 
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def store(clock: VirtualClock) -> ContextReferenceStore:
-    return ContextReferenceStore(clock=clock)
-
-
 def rewrite_index(
     store: ContextReferenceStore, edit: Callable[[dict[str, Any]], None], name: str = "default"
 ) -> None:

@@ -20,11 +20,6 @@ SLOTS = [("alice", "github"), ("alice", "slack"), ("bob", "github")]
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 def store(tmp_path: Path, clock: VirtualClock) -> ContextReferenceStore:
     return ContextReferenceStore(use_disk_storage=True, disk_path=tmp_path, clock=clock)
 

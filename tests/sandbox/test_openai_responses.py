@@ -164,3 +164,19 @@ def test_stored_responses_are_bounded_oldest_first(monkeypatch: pytest.MonkeyPat
         state.remember_response(response_id, ())
 
     assert list(state.responses) == ["resp_a", "resp_c"]
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "message"),
+    [
+        ({"type": "function", "name": "missing"}, "no function named 'missing'"),
+        ({"type": "function"}, "expected 'auto', 'none', 'required' or"),
+    ],
+)
+def test_bad_tool_choice_is_a_400(client: Any, tool_choice: dict[str, str], message: str) -> None:
+    with pytest.raises(openai.BadRequestError, match=message) as caught:
+        client.responses.create(
+            model="gpt-4.1", input="x", tools=[LOOKUP], tool_choice=tool_choice
+        )
+
+    assert caught.value.param == "tool_choice"

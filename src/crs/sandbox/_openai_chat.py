@@ -35,11 +35,13 @@ from crs.sandbox._openai_common import (
     SESSION_HEADER,
     authorized,
     content_text,
-    estimate_tokens,
+    output_schema,
     pieces,
     sse_response,
     stable_id,
+    tool_choice,
     tool_spec,
+    usage_counts,
 )
 from crs.sandbox._state import SandboxState
 
@@ -175,47 +177,21 @@ def _tool(raw: object, param: str) -> Any:
 
 
 def _tool_choice(raw: object, names: set[str]) -> str:
-    if raw is None:
-        return "auto"
-    if isinstance(raw, str) and raw in {"auto", "none", "required"}:
-        return str(raw)
     function = raw.get("function") if isinstance(raw, Mapping) else None
     name = function.get("name") if isinstance(function, Mapping) else None
-    if not isinstance(name, str):
-        raise BadRequest(
-            "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
-            "{'type': 'function', 'function': {'name': ...}}.",
-            param="tool_choice",
-        )
-    if name not in names:
-        raise BadRequest(
-            f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
-            param="tool_choice",
-        )
-    return name
+    return tool_choice(raw, name, names, "{'type': 'function', 'function': {'name': ...}}")
 
 
 def _response_schema(response_format: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     kind = None if response_format is None else response_format.get("type")
-    if kind in {None, "text"}:
-        return None
-    if kind == "json_object":
-        return {}
+    holder = None
     if kind == "json_schema" and response_format is not None:
-        spec = optional_mapping(response_format, "json_schema", "response_format.json_schema")
-        schema = None if spec is None else optional_mapping(
-            spec, "schema", "response_format.json_schema.schema"
-        )
-        if schema is None:
-            raise BadRequest(
-                "Missing required parameter: 'response_format.json_schema.schema'.",
-                param="response_format.json_schema.schema",
-            )
-        return schema
-    raise BadRequest(
-        f"Invalid value for 'response_format.type': {kind!r} is not one of 'text', "
-        "'json_object', 'json_schema'.",
-        param="response_format.type",
+        holder = optional_mapping(response_format, "json_schema", "response_format.json_schema")
+    return output_schema(
+        kind,
+        holder,
+        format_param="response_format",
+        schema_param="response_format.json_schema.schema",
     )
 
 
@@ -233,12 +209,7 @@ class _Completion:
             for index, call in enumerate(turn.tool_calls)
         ]
         self._finish = "tool_calls" if self._calls else "stop"
-        prompt = [m.text for m in conversation.messages] + [
-            c.arguments_json() for m in conversation.messages for c in m.tool_calls
-        ]
-        tools = [f"{t.name}{t.description}{t.parameters}" for t in conversation.tools]
-        answer = [self._text or ""] + [call.arguments_json() for _, call in self._calls]
-        self._usage = _usage(estimate_tokens(*prompt, *tools), estimate_tokens(*answer))
+        self._usage = _usage(*usage_counts(conversation, turn))
 
     def _envelope(self, kind: str) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from crs.sandbox._fields import optional_mapping, optional_text, require_text
 from crs.sandbox._http import BadRequest, Handler, guard, json_response
-from crs.sandbox._model import ToolSpec
+from crs.sandbox._model import AssistantTurn, Conversation, ToolSpec
 
 __all__ = [
     "FAMILY",
@@ -29,10 +29,13 @@ __all__ = [
     "authorized",
     "content_text",
     "estimate_tokens",
+    "output_schema",
     "pieces",
     "sse_response",
     "stable_id",
+    "tool_choice",
     "tool_spec",
+    "usage_counts",
 ]
 
 #: Header that routes a request to a per-session script (see ``Sandbox.script``).
@@ -108,6 +111,16 @@ def estimate_tokens(*texts: str) -> int:
     return sum(max(1, math.ceil(len(text) / 4)) for text in texts if text)
 
 
+def usage_counts(conversation: Conversation, turn: AssistantTurn) -> tuple[int, int]:
+    """Estimated ``(prompt, completion)`` tokens: the prompt counts every message, every earlier
+    tool call and every tool definition offered, as the real API bills them."""
+    prompt = [m.text for m in conversation.messages]
+    prompt += [c.arguments_json() for m in conversation.messages for c in m.tool_calls]
+    prompt += [f"{t.name}{t.description}{t.parameters}" for t in conversation.tools]
+    answer = [turn.text or "", *(c.arguments_json() for c in turn.tool_calls)]
+    return estimate_tokens(*prompt), estimate_tokens(*answer)
+
+
 def sse_response(events: Iterable[tuple[str | None, Any]], *, done: bool) -> StreamingResponse:
     """A ``text/event-stream`` of ``(event name, JSON payload)`` pairs.
 
@@ -167,3 +180,48 @@ def pieces(text: str, width: int | None = None) -> list[str]:
     if width is not None:
         return [text[i : i + width] for i in range(0, len(text), width)]
     return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+def tool_choice(raw: object, name: object, names: set[str], shape: str) -> str:
+    """A request's ``tool_choice``: a mode, or the ``name`` of the one function to call.
+
+    The two APIs nest the forced function's name differently, so the caller digs out ``name``
+    and describes its API's ``shape`` for the error message.
+    """
+    if raw is None:
+        return "auto"
+    if isinstance(raw, str) and raw in {"auto", "none", "required"}:
+        return raw
+    if not isinstance(name, str):
+        raise BadRequest(
+            f"Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or {shape}.",
+            param="tool_choice",
+        )
+    if name not in names:
+        raise BadRequest(
+            f"Invalid value for 'tool_choice': no function named {name!r} is in 'tools'.",
+            param="tool_choice",
+        )
+    return name
+
+
+def output_schema(
+    kind: object, holder: Mapping[str, Any] | None, *, format_param: str, schema_param: str
+) -> Mapping[str, Any] | None:
+    """The JSON Schema a structured-output request asks for: ``None`` for free text, ``{}`` for
+    JSON mode. ``holder`` is the object carrying ``schema``; the params name where each API
+    keeps the format (``response_format`` / ``text.format``) and its schema."""
+    if kind in {None, "text"}:
+        return None
+    if kind == "json_object":
+        return {}
+    if kind == "json_schema":
+        schema = None if holder is None else optional_mapping(holder, "schema", schema_param)
+        if schema is None:
+            raise BadRequest(f"Missing required parameter: '{schema_param}'.", param=schema_param)
+        return schema
+    raise BadRequest(
+        f"Invalid value for '{format_param}.type': {kind!r} is not one of 'text', "
+        "'json_object', 'json_schema'.",
+        param=f"{format_param}.type",
+    )

@@ -32,11 +32,13 @@ from crs.sandbox._openai_common import (
     SESSION_HEADER,
     authorized,
     content_text,
-    estimate_tokens,
+    output_schema,
     pieces,
     sse_response,
     stable_id,
+    tool_choice,
     tool_spec,
+    usage_counts,
 )
 from crs.sandbox._state import SandboxState
 
@@ -171,39 +173,14 @@ def _tools(raw: object) -> tuple[ToolSpec, ...]:
 
 
 def _tool_choice(raw: object, names: set[str]) -> str:
-    if raw is None:
-        return "auto"
-    if isinstance(raw, str) and raw in {"auto", "none", "required"}:
-        return str(raw)
     name = raw.get("name") if isinstance(raw, Mapping) else None
-    if not isinstance(name, str) or name not in names:
-        raise BadRequest(
-            "Invalid value for 'tool_choice': expected 'auto', 'none', 'required' or "
-            f"{{'type': 'function', 'name': ...}} naming one of the tools, got {raw!r}.",
-            param="tool_choice",
-        )
-    return name
+    return tool_choice(raw, name, names, "{'type': 'function', 'name': ...}")
 
 
 def _response_schema(text: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     fmt = None if text is None else optional_mapping(text, "format", "text.format")
     kind = None if fmt is None else fmt.get("type")
-    if kind in {None, "text"}:
-        return None
-    if kind == "json_object":
-        return {}
-    if kind == "json_schema" and fmt is not None:
-        schema = optional_mapping(fmt, "schema", "text.format.schema")
-        if schema is None:
-            raise BadRequest(
-                "Missing required parameter: 'text.format.schema'.", param="text.format.schema"
-            )
-        return schema
-    raise BadRequest(
-        f"Invalid value for 'text.format.type': {kind!r} is not one of 'text', 'json_object', "
-        "'json_schema'.",
-        param="text.format.type",
-    )
+    return output_schema(kind, fmt, format_param="text.format", schema_param="text.format.schema")
 
 
 class _Rendered:
@@ -247,11 +224,7 @@ class _Rendered:
                     "arguments": call.arguments_json(),
                 }
             )
-        prompt = [m.text for m in conversation.messages] + [
-            c.arguments_json() for m in conversation.messages for c in m.tool_calls
-        ]
-        answer = [turn.text or ""] + [c.arguments_json() for c in turn.tool_calls]
-        self._usage = (estimate_tokens(*prompt), estimate_tokens(*answer))
+        self._usage = usage_counts(conversation, turn)
 
     def messages(self) -> tuple[Message, ...]:
         """The output as conversation messages, for ``previous_response_id`` follow-ups."""

@@ -32,6 +32,7 @@ from crs.sandbox import (
 )
 from crs.sandbox._faults import FaultKind, FaultRule
 from crs.sandbox._http import ApiFamily, BadRequest, json_response
+from crs.sandbox._model import CannotRespond
 from crs.sandbox._state import RecordedRequest, SandboxState
 
 __all__ = ["build_app"]
@@ -74,12 +75,17 @@ def build_app(state: SandboxState) -> ASGIApp:
             return json_response({"error": {"message": message, "status": status}}, status)
         return family.error(status, message, code="unknown_url")
 
-    async def bad_request(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BadRequest)
+    async def refused(request: Request, exc: Exception) -> Response:
+        """A malformed request, or one the model cannot answer: a 400 in the path's dialect."""
+        if isinstance(exc, BadRequest):
+            message, code, param = exc.message, exc.code, exc.param
+        else:
+            assert isinstance(exc, CannotRespond)
+            message, code, param = str(exc), exc.code, None
         family = family_of(request.url.path)
         if family is None:
-            return json_response({"error": {"message": exc.message}}, 400)
-        return family.error(400, exc.message, code=exc.code, param=exc.param)
+            return json_response({"error": {"message": message}}, 400)
+        return family.error(400, message, code=code, param=param)
 
     routes = [
         *_openai_chat.routes(state),
@@ -90,7 +96,12 @@ def build_app(state: SandboxState) -> ASGIApp:
     ]
     inner = Starlette(
         routes=routes,
-        exception_handlers={404: not_served, 405: not_served, BadRequest: bad_request},
+        exception_handlers={
+            404: not_served,
+            405: not_served,
+            BadRequest: refused,
+            CannotRespond: refused,
+        },
     )
     return _FaultsAndLog(inner, state, families)
 

@@ -141,7 +141,7 @@ TurnSource: TypeAlias = (
 
 
 class CannotRespond(Exception):
-    """The model has no answer for this request; the route reports it as a 400 with ``code``."""
+    """The model has no answer for this request; the app answers it as a 400 with ``code``."""
 
     code = "sandbox_cannot_respond"
 

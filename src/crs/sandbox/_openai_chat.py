@@ -24,14 +24,12 @@ from crs.sandbox._fields import (
 from crs.sandbox._http import BadRequest, json_response, read_json_object
 from crs.sandbox._model import (
     AssistantTurn,
-    CannotRespond,
     Conversation,
     Message,
     ToolCall,
     respond,
 )
 from crs.sandbox._openai_common import (
-    FAMILY,
     SESSION_HEADER,
     authorized,
     content_text,
@@ -68,10 +66,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         include_usage = optional_bool(
             options, "include_usage", False, "stream_options.include_usage"
         )
-        try:
-            turn = respond(state.scripts, conversation)
-        except CannotRespond as exc:
-            return FAMILY.error(400, str(exc), code=exc.code)
+        turn = respond(state.scripts, conversation)
         completion = _Completion(conversation, turn, created=int(state.now()))
         if stream:
             return sse_response(((None, c) for c in completion.chunks(include_usage)), done=True)

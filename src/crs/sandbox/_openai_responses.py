@@ -20,7 +20,6 @@ from crs.sandbox._fields import optional_bool, optional_mapping, optional_text, 
 from crs.sandbox._http import BadRequest, json_response, read_json_object
 from crs.sandbox._model import (
     AssistantTurn,
-    CannotRespond,
     Conversation,
     Message,
     ToolCall,
@@ -28,7 +27,6 @@ from crs.sandbox._model import (
     respond,
 )
 from crs.sandbox._openai_common import (
-    FAMILY,
     SESSION_HEADER,
     authorized,
     content_text,
@@ -56,10 +54,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         with state.lock:
             history = _history(body, state.responses)
         conversation = _conversation(body, history, request.headers.get(SESSION_HEADER), state)
-        try:
-            turn = respond(state.scripts, conversation)
-        except CannotRespond as exc:
-            return FAMILY.error(400, str(exc), code=exc.code)
+        turn = respond(state.scripts, conversation)
         rendered = _Rendered(body, conversation, turn, created=int(state.now()))
         if optional_bool(body, "store", True):
             state.remember_response(rendered.id, (*conversation.messages, *rendered.messages()))

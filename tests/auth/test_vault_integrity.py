@@ -17,7 +17,7 @@ import pytest
 
 from crs import ContextReferenceStore, VirtualClock
 from crs.auth import CredentialVault
-from crs.auth._layout import HeadSlots
+from crs.auth._layout import vault_heads
 from crs.errors import (
     CredentialNotFoundError,
     CredentialTamperedError,
@@ -33,7 +33,7 @@ def rewrite_index(
     store: ContextReferenceStore, edit: Callable[[dict[str, Any]], None], name: str = "default"
 ) -> None:
     """Commit an edited copy of the vault's current index, as an attacker could."""
-    slots = HeadSlots(store, name)
+    slots = vault_heads(store, name)
     generation, ref = slots.read()[0]
     doc = store.retrieve(ref)
     edit(doc)
@@ -215,14 +215,14 @@ def test_a_lost_newest_index_falls_back_to_the_previous_generation(
     vault = CredentialVault(store, key=KEY, clock=clock)
     vault.store_user_credentials("alice", "github", {"t": 1})
     vault.store_user_credentials("bob", "github", {"t": 2})
-    (_gen, newest), _previous = HeadSlots(store, "default").read()
+    (_gen, newest), _previous = vault_heads(store, "default").read()
     store.delete(newest, force=True)  # e.g. a crash lost the last write
     reopened = CredentialVault(store, key=KEY, clock=clock)
     assert [i.user_id for i in reopened.list_entries()] == ["alice"]
     assert reopened.get_user_credentials("alice", "github") == {"t": 1}
     # The first object notices the other one's commit (same generation number, other index).
     assert [i.user_id for i in vault.list_entries()] == ["alice"]
-    for _generation, index in HeadSlots(store, "default").read():
+    for _generation, index in vault_heads(store, "default").read():
         store.delete(index, force=True)
     with pytest.raises(VaultCorruptedError, match="no readable index"):
         CredentialVault(store, key=KEY, clock=clock)

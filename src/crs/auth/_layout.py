@@ -9,32 +9,26 @@ kinds of item:
 * **index documents** — the whole non-secret state: the key header (key id, KDF salt and cost,
   key-check record) and, per ``(user_id, app)``, the entry's reference, expiry and access
   statistics. Every change writes a new document (its ``generation`` makes it unique).
-* **two head slots, A and B** — items whose *content* is a fixed string derived from the vault
-  name, so their reference can be found again after a restart by storing that string. Their
-  metadata says which index document is current: ``{"generation": g, "index": ref}``.
+* **two head slots, A and B** (see :mod:`crs.store._heads`) — fixed items whose metadata says
+  which index document is current.
 
-Committing generation ``g`` overwrites the slot ``"AB"[g % 2]`` — the one holding generation
-``g - 2`` — and only then releases that old document. The other slot keeps pointing at ``g - 1``,
-which is still intact, so a crash at any step leaves at least one complete, consistent state to
-reopen: the classic ping-pong superblock. Opening reads both slots and takes the newest
-generation whose document loads.
+Committing generation ``g`` points the slot holding ``g - 2`` at the new document and only then
+releases the old one; the other slot keeps pointing at ``g - 1``, which is still intact, so a
+crash at any step leaves at least one complete, consistent state to reopen. Opening takes the
+newest generation whose document loads.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from crs.auth._keys import KdfParams, Sealed
-from crs.errors import ContextLookupError
 from crs.store import ContextReferenceStore
+from crs.store._heads import HeadSlots
 
-__all__ = ["ENTRY_METADATA", "Entry", "HeadSlots", "Header", "IndexDoc", "Slot"]
-
-_log = logging.getLogger("crs.auth")
+__all__ = ["ENTRY_METADATA", "Entry", "Header", "IndexDoc", "Slot", "vault_heads"]
 
 # Far above the default 0: vault items are evicted last, so a vault over a small memory-only
 # store loses ordinary contexts before it loses credentials (a disk tier loses nothing).
@@ -175,91 +169,14 @@ def parse_entry_record(data: object) -> Sealed:
     return Sealed.from_json(data)
 
 
-class HeadSlots:
-    """The A/B pointers to the current index document (see the module docstring)."""
-
-    def __init__(self, store: ContextReferenceStore, vault: str) -> None:
-        self._store = store
-        self._vault = vault
-        self._refs: dict[str, str] = {}
-        self.pointers: dict[str, tuple[int, str]] = {}
-        """Slot name → (generation, index reference), as last read or written."""
-
-    def read(self) -> list[tuple[int, str]]:
-        """Both pointers, newest generation first (empty for a vault never written)."""
-        self.pointers = {}
-        for name in ("A", "B"):
-            # Storing the fixed content is the only way to learn its reference; the extra
-            # holder this takes is released at once, which also removes a slot that did not
-            # exist before.
-            ref = self._store.store(self._content(name))
-            self._refs[name] = ref
-            try:
-                extra = self._store.get_metadata(ref).extra
-            finally:
-                self._store.delete(ref)
-            generation, index = extra.get("generation"), extra.get("index")
-            if isinstance(generation, int) and isinstance(index, str):
-                self.pointers[name] = (generation, index)
-        return sorted(self.pointers.values(), reverse=True)
-
-    def write(self, generation: int, index_ref: str) -> str | None:
-        """Point slot ``"AB"[generation % 2]`` at ``index_ref``; returns the index it dropped.
-
-        The slot is removed and stored again because the store keeps the first writer's
-        metadata on a duplicate store; until the new copy is written the other slot still
-        points at the previous generation.
-        """
-        name = "AB"[generation % 2]
-        ref = self._refs.get(name)
-        if ref is not None:
-            with contextlib.suppress(ContextLookupError):  # never written, or already gone
-                self._store.delete(ref, force=True)
-        self._refs[name] = self._store.store(
-            self._content(name),
-            {
-                "priority": PRIORITY,
-                "content_type": _HEAD_CONTENT_TYPE,
-                "generation": generation,
-                "index": index_ref,
-            },
-        )
-        previous = self.pointers.get(name)
-        self.pointers[name] = (generation, index_ref)
-        return None if previous is None else previous[1]
-
-    def newest(self) -> tuple[int, str] | None:
-        """The newest (generation, index reference) the slots hold now, read without writing.
-
-        Lets a vault notice that another vault object on the same store and name committed
-        since its own last look; ``None`` when neither slot can be read.
-        """
-        found = []
-        for ref in self._refs.values():
-            try:
-                extra = self._store.get_metadata(ref).extra
-            except ContextLookupError:
-                continue
-            generation, index = extra.get("generation"), extra.get("index")
-            if isinstance(generation, int) and isinstance(index, str):
-                found.append((generation, index))
-        return max(found, default=None)
-
-    def in_use(self) -> set[str]:
-        return {index for _generation, index in self.pointers.values()}
-
-    def _content(self, name: str) -> str:
-        return f"crs.auth vault head {name} of vault {self._vault!r}"
-
-
-def release(store: ContextReferenceStore, ref: str) -> None:
-    """Delete an item the vault no longer needs; failures only leave garbage, so they're logged."""
-    try:
-        store.delete(ref, force=True)
-    except ContextLookupError:
-        pass
-    except Exception:
-        _log.warning("crs.auth could not delete %s from the store", ref, exc_info=True)
+def vault_heads(store: ContextReferenceStore, vault: str) -> HeadSlots:
+    """The A/B head slots of the vault called ``vault``."""
+    return HeadSlots(
+        store,
+        f"crs.auth vault {vault!r}",
+        priority=PRIORITY,
+        content_type=_HEAD_CONTENT_TYPE,
+    )
 
 
 def _is_time(value: object) -> bool:

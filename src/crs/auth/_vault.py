@@ -44,12 +44,11 @@ from crs.auth._layout import (
     INDEX_METADATA,
     Entry,
     Header,
-    HeadSlots,
     IndexDoc,
     Slot,
     entry_record,
     parse_entry_record,
-    release,
+    vault_heads,
 )
 from crs.clock import Clock, resolve_clock
 from crs.errors import (
@@ -65,6 +64,7 @@ from crs.errors import (
 )
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
+from crs.store._heads import release
 
 __all__ = ["CredentialInfo", "CredentialVault"]
 
@@ -134,7 +134,7 @@ class CredentialVault:
         self._name = name
         self._scrypt_n = check_scrypt_n(scrypt_n)
         self._lock = threading.Lock()
-        self._slots = HeadSlots(store, name)
+        self._slots = vault_heads(store, name)
         self._head: tuple[int, str] | None = None
         """(generation, index reference) of the state this object last loaded or committed."""
         self._counters = dict.fromkeys(

@@ -1,0 +1,140 @@
+"""Named, updatable pointers in a content-addressed store: the A/B head slots.
+
+The store is content-addressed: a reference is a hash of the content, so nothing in it can be
+updated in place and there is no name to look anything up by. Components that keep evolving
+state in it (the credential vault's index, a workflow run's checkpoints, the adapter's execution
+journal) write each new version as a new item and need one fixed place that says which version
+is current, findable again after a restart.
+
+That place is a pair of **head slots**, A and B: items whose *content* is a fixed string derived
+from the owner's name, so their reference can be recomputed by storing that string again. Their
+metadata holds the pointer, ``{"generation": g, "index": ref}``. Committing generation ``g``
+overwrites slot ``"AB"[g % 2]`` (the one holding ``g - 2``) and leaves the other pointing at
+``g - 1``, so a crash at any step leaves at least one complete pointer to reopen from: the
+classic ping-pong superblock. Reading takes the newest generation whose target still loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from crs.errors import ContextLookupError
+from crs.store._store import ContextReferenceStore
+
+__all__ = ["HeadSlots", "release"]
+
+_log = logging.getLogger("crs.store")
+
+
+class HeadSlots:
+    """The A/B pointers of one owner (see the module docstring).
+
+    Args:
+        store: the store holding the slots and what they point at.
+        owner: names the owner; the slot contents are derived from it, so two owners with
+            different names never share slots.
+        priority: store priority of the slot items (their owner's items should use the same,
+            so a pointer is never evicted before what it points at).
+        content_type: recorded on the slot items, for people inspecting a store.
+    """
+
+    def __init__(
+        self,
+        store: ContextReferenceStore,
+        owner: str,
+        *,
+        priority: int = 0,
+        content_type: str = "application/vnd.crs.head",
+    ) -> None:
+        self._store = store
+        self._owner = owner
+        self._priority = priority
+        self._content_type = content_type
+        self._refs: dict[str, str] = {}
+        self.pointers: dict[str, tuple[int, str]] = {}
+        """Slot name → (generation, target reference), as last read or written."""
+
+    def read(self) -> list[tuple[int, str]]:
+        """Both pointers, newest generation first (empty for an owner that never wrote)."""
+        self.pointers = {}
+        for name in ("A", "B"):
+            # Storing the fixed content is the only way to learn its reference; the extra
+            # holder this takes is released at once, which also removes a slot that did not
+            # exist before.
+            ref = self._store.store(self._content(name))
+            self._refs[name] = ref
+            try:
+                extra = self._store.get_metadata(ref).extra
+            finally:
+                self._store.delete(ref)
+            generation, index = extra.get("generation"), extra.get("index")
+            if isinstance(generation, int) and isinstance(index, str):
+                self.pointers[name] = (generation, index)
+        return sorted(self.pointers.values(), reverse=True)
+
+    def write(self, generation: int, target: str) -> str | None:
+        """Point slot ``"AB"[generation % 2]`` at ``target``; returns the target it dropped.
+
+        The slot is removed and stored again because the store keeps the first writer's
+        metadata on a duplicate store; until the new copy is written the other slot still
+        points at the previous generation.
+        """
+        name = "AB"[generation % 2]
+        ref = self._refs.get(name)
+        if ref is not None:
+            with contextlib.suppress(ContextLookupError):  # never written, or already gone
+                self._store.delete(ref, force=True)
+        self._refs[name] = self._store.store(
+            self._content(name),
+            {
+                "priority": self._priority,
+                "content_type": self._content_type,
+                "generation": generation,
+                "index": target,
+            },
+        )
+        previous = self.pointers.get(name)
+        self.pointers[name] = (generation, target)
+        return None if previous is None else previous[1]
+
+    def newest(self) -> tuple[int, str] | None:
+        """The newest (generation, target) the slots hold now, read without writing.
+
+        Lets an owner notice that another object on the same store and name committed since
+        its own last look; ``None`` when neither slot can be read.
+        """
+        found = []
+        for ref in self._refs.values():
+            try:
+                extra = self._store.get_metadata(ref).extra
+            except ContextLookupError:
+                continue
+            generation, index = extra.get("generation"), extra.get("index")
+            if isinstance(generation, int) and isinstance(index, str):
+                found.append((generation, index))
+        return max(found, default=None)
+
+    def in_use(self) -> set[str]:
+        return {target for _generation, target in self.pointers.values()}
+
+    def clear(self) -> None:
+        """Remove both slots (the owner is done; what they pointed at is the owner's to free)."""
+        self.read()
+        for ref in self._refs.values():
+            release(self._store, ref)
+        self._refs.clear()
+        self.pointers = {}
+
+    def _content(self, name: str) -> str:
+        return f"{self._owner} head {name}"
+
+
+def release(store: ContextReferenceStore, ref: str) -> None:
+    """Delete an item nobody needs any more; a failure only leaves garbage, so it is logged."""
+    try:
+        store.delete(ref, force=True)
+    except ContextLookupError:
+        pass
+    except Exception:
+        _log.warning("could not delete %s from the store", ref, exc_info=True)

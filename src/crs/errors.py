@@ -31,6 +31,10 @@ __all__ = [
     "VaultCorruptedError",
     "VaultError",
     "VaultKeyError",
+    "WorkflowDefinitionError",
+    "WorkflowError",
+    "WorkflowNotFoundError",
+    "WorkflowResumeError",
 ]
 
 
@@ -222,3 +226,27 @@ class CredentialTamperedError(CredentialError):
 
     The entry was modified, damaged, or moved from another ``(user_id, app)`` slot.
     """
+
+
+class WorkflowError(CrsError):
+    """A workflow could not be defined, found or resumed; ``workflow`` names it."""
+
+    def __init__(self, message: str, *, workflow: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.workflow = workflow
+
+
+class WorkflowDefinitionError(WorkflowError, ConfigError):
+    """A workflow definition is malformed; the message names the step, the field and the value.
+
+    Raised when the workflow is defined, so a typo never surfaces halfway through a run that
+    already had side effects.
+    """
+
+
+class WorkflowNotFoundError(WorkflowError, LookupError):
+    """No workflow of that name is defined, or no run has that execution id."""
+
+
+class WorkflowResumeError(WorkflowError):
+    """A run cannot be resumed as asked (e.g. a side-effecting step may already have run)."""

@@ -15,13 +15,24 @@ from typing import TYPE_CHECKING
 import pytest
 
 from crs._composio_offline import configure_offline
+from crs.auth import CredentialVault
 from crs.clock import VirtualClock, use_clock
 from crs.store import ContextReferenceStore
+from crs.tools import ComposioAdapter, ToolBackend
 
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
 
-__all__ = ["crs_clock", "crs_sandbox", "crs_sandbox_server", "crs_store", "pytest_configure"]
+__all__ = [
+    "crs_adapter",
+    "crs_clock",
+    "crs_sandbox",
+    "crs_sandbox_server",
+    "crs_store",
+    "crs_tool_backend",
+    "crs_vault",
+    "pytest_configure",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,17 +70,55 @@ def crs_clock() -> Iterator[VirtualClock]:
 
 
 @pytest.fixture
-def crs_store(crs_clock: VirtualClock) -> Iterator[ContextReferenceStore]:
-    """An in-memory :class:`~crs.ContextReferenceStore` with default settings on ``crs_clock``.
+def crs_store(crs_clock: VirtualClock, tmp_path: Path) -> Iterator[ContextReferenceStore]:
+    """A fresh :class:`~crs.ContextReferenceStore` on a temporary disk path, on ``crs_clock``.
 
-    The store is closed at teardown, so code that holds on to it after the test gets
-    ``StoreClosedError`` instead of quietly working against a store nobody owns.
+    The disk tier makes it behave like a production store (nothing is lost to eviction, and a
+    second store opened on ``crs_store_path`` sees everything — how restarts are tested). TTLs
+    run on ``crs_clock``. The store is closed at teardown, so code that holds on to it after the
+    test gets ``StoreClosedError`` instead of quietly working against a store nobody owns.
     """
-    store = ContextReferenceStore(clock=crs_clock)
+    store = ContextReferenceStore(
+        use_disk_storage=True, disk_path=tmp_path / "crs-store", clock=crs_clock
+    )
     try:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def crs_vault(crs_store: ContextReferenceStore) -> CredentialVault:
+    """A :class:`~crs.CredentialVault` in ``crs_store`` with a throw-away random key.
+
+    Expiry runs on ``crs_clock``: ``crs_clock.advance(25 * 3600)`` expires a 24-hour credential.
+    """
+    return CredentialVault(crs_store, key=CredentialVault.generate_key())
+
+
+@pytest.fixture
+def crs_tool_backend(request: pytest.FixtureRequest) -> ToolBackend:
+    """The backend ``crs_adapter`` runs tools with; override it to test your own tools.
+
+    By default: the sandbox (``crs_sandbox``) through whichever Composio SDK is installed —
+    composio-core's ``ComposioToolSet`` or the current ``Composio`` client. Override it in a
+    ``conftest.py`` to use your own, e.g. ``return CallableBackend({"lookup": lookup})``.
+    """
+    sandbox: Sandbox = request.getfixturevalue("crs_sandbox")
+    return sandbox.tool_backend()
+
+
+@pytest.fixture
+def crs_adapter(
+    crs_store: ContextReferenceStore, crs_tool_backend: ToolBackend
+) -> ComposioAdapter:
+    """A :class:`~crs.tools.ComposioAdapter` over ``crs_store`` and ``crs_tool_backend``.
+
+    Default retry policy, no vault, no cache, no rate limits: build your own adapter from the
+    same fixtures for those (``ComposioAdapter(crs_store, crs_tool_backend, vault=crs_vault)``).
+    Retry backoff runs on ``crs_clock``, so it costs no real time.
+    """
+    return ComposioAdapter(crs_store, crs_tool_backend)
 
 
 @pytest.fixture(scope="session")

@@ -635,6 +635,14 @@ class composio_core:
     class ConnectedAccountNotFoundError(NotFoundError):
         __module__ = "composio.exceptions"
 
+    class ResourceError(ComposioClientError):
+        __module__ = "composio.exceptions"
+
+    class NoItemsFound(ResourceError):
+        """``Entity.get_connection``: no ACTIVE connected account; raised before executing."""
+
+        __module__ = "composio.exceptions"
+
 
 class composio_sdk:
     """Mirrors composio 0.29.0: ``composio/exceptions.py``, ``composio_client/_exceptions.py``
@@ -757,6 +765,11 @@ def test_composio_core_sdk_timeout_may_have_executed() -> None:
         (composio_core.ApiKeyError("Unexpected error: HTTP 503"), ErrorType.SERVER, True),
         (composio_core.ApiKeyError("Unexpected error: HTTP 400"), ErrorType.AUTH, False),
         (composio_core.ConnectedAccountNotFoundError("none"), ErrorType.NOT_FOUND, False),
+        (
+            composio_core.NoItemsFound("Could not find a connection with app='slack'"),
+            ErrorType.AUTH,
+            False,
+        ),
     ],
 )
 def test_composio_core_typed_errors(error: BaseException, kind: ErrorType, retryable: bool) -> None:
@@ -786,6 +799,24 @@ def test_composio_sdk_authentication_error() -> None:
     body = {"error": {"message": "Invalid API key", "code": 10401, "slug": "X", "status": 401}}
     c = classify(composio_status_error(composio_sdk.AuthenticationError, 401, body))
     assert (c.kind, c.retryable, c.status) == (ErrorType.AUTH, False, 401)
+
+
+def test_composio_sdk_inactive_connected_account_is_an_auth_failure() -> None:
+    body = {
+        "error": {
+            "message": "Connected account 'ca_1' of user 'u' on app 'slack' is EXPIRED",
+            "code": 1804,
+            "slug": "ActionExecute_ConnectedAccountNotActive",
+            "status": 400,
+        }
+    }
+    c = classify(composio_status_error(composio_sdk.APIStatusError, 400, body))
+    assert (c.kind, c.retryable, c.status, c.may_have_executed) == (
+        ErrorType.AUTH,
+        False,
+        400,
+        False,
+    )
 
 
 def test_composio_sdk_timeout_from_connect_timeout() -> None:
@@ -1182,3 +1213,17 @@ def test_agent_error_keeps_the_production_guide_shape() -> None:
     )
     assert isinstance(error, CrsError)
     assert AgentError(ErrorType.VALIDATION, "bad input", False).recoverable is False
+
+
+def test_an_error_carrying_its_own_verdict_is_taken_at_its_word() -> None:
+    verdict = Classification(ErrorType.RATE_LIMIT, retryable=True, retry_after=3.0)
+
+    class Judged(Exception):
+        classification = verdict
+
+    class Unjudged(Exception):
+        classification = "rate_limit"  # not a Classification: ignored
+
+    assert classify(Judged("whatever the text says")) is verdict
+    assert classify(RuntimeError("wrapped")).kind is ErrorType.UNKNOWN
+    assert classify(Unjudged("plain")).kind is ErrorType.UNKNOWN

@@ -288,6 +288,20 @@ def _has_composio_rate_limit(body: object) -> bool:
     )
 
 
+# The current API answers an execution whose user has no usable connected account with a 400
+# and a slug naming it (ActionExecute_ConnectedAccountNotActive / ...NotFound / ...Expired):
+# a credential problem, not a bad argument.
+_COMPOSIO_ACCOUNT_SLUG = re.compile(r"ConnectedAccount(?:NotActive|NotFound|Expired|Inactive)")
+
+
+def _composio_account_unusable(body: object) -> bool:
+    if not isinstance(body, Mapping):
+        return False
+    error = body.get("error")
+    slug = error.get("slug") if isinstance(error, Mapping) else body.get("slug")
+    return isinstance(slug, str) and _COMPOSIO_ACCOUNT_SLUG.search(slug) is not None
+
+
 def _succeeded(body: Mapping[Any, Any]) -> bool | None:
     """Composio's verdict on itself; core 0.7 spells the key ``successfull``."""
     for key in ("successful", "successfull"):
@@ -388,7 +402,7 @@ def _from_status(
         return _from_body(body, source=f"{source} HTTP {status} result", headers=headers)
     if _has_composio_rate_limit(body):
         status = 429
-    kind = _kind_for_status(status)
+    kind = ErrorType.AUTH if _composio_account_unusable(body) else _kind_for_status(status)
     retryable = kind in _RETRYABLE_KINDS and not _quota_exhausted(body)
     override = _should_retry_header(headers)
     return Classification(
@@ -492,6 +506,9 @@ _COMPOSIO: Mapping[str, _Verdict] = {
     "SDKTimeoutError": _AMBIGUOUS_TIMEOUT,  # core: raised after three read timeouts
     "ComposioSDKTimeoutError": _AMBIGUOUS_TIMEOUT,
     "ApiKeyError": _BAD_CREDENTIALS,
+    # core: no ACTIVE connected account (or no integration) for the app and entity; raised
+    # before the execute call, so an expired or revoked connection never reaches the tool.
+    "NoItemsFound": _BAD_CREDENTIALS,
     "DescopeAuthError": _BAD_CREDENTIALS,
     "ComposioSharedAccessDeniedError": _DENIED,
     "ComposioSharedConnectionNotAccessibleError": _DENIED,
@@ -665,6 +682,9 @@ def _recognise(exc: BaseException, seen: set[int]) -> Classification | None:
     if id(exc) in seen or len(seen) >= _MAX_UNWRAP:
         return None
     seen.add(id(exc))
+    own = getattr(exc, "classification", None)
+    if isinstance(own, Classification):  # an error that already carries its verdict
+        return own
     wrapped = _wrapped(exc)
     if wrapped is not None:
         return _recognise(wrapped, seen)
@@ -781,8 +801,10 @@ def classify(error_or_response: object) -> Classification:
     """What went wrong, whether to retry, and whether the request may already have taken effect.
 
     Accepts an exception (SDK, transport or builtin; wrappers such as :class:`RetryError` and
-    generic errors raised ``from`` a specific one are unwrapped), an HTTP response from httpx,
-    httpx2 or requests, a status code, or a Composio result dict / error body. Never raises:
+    generic errors raised ``from`` a specific one are unwrapped; an error with a
+    ``classification`` attribute holding a :class:`Classification` is taken at its word), an
+    HTTP response from httpx, httpx2 or requests, a status code, or a Composio result dict /
+    error body. Never raises:
     it is called from ``except`` blocks, where a second error would hide the first. Anything it
     cannot place is ``unknown``, not retryable, and assumed to have possibly executed.
     """

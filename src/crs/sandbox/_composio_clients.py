@@ -18,7 +18,7 @@ from typing import Any
 from crs._composio_offline import configure_offline
 from crs.errors import ConfigError
 
-__all__ = ["composio_client", "core_toolset"]
+__all__ = ["composio_client", "core_toolset", "installed_sdk"]
 
 _CORE = "composio-core"
 _CURRENT = "composio"
@@ -47,6 +47,14 @@ def composio_client(*, base_url: str, api_key: str, **kwargs: Any) -> Any:
     module = _sdk(_CURRENT, "Composio")
     kwargs.setdefault("allow_tracking", False)
     return module.Composio(api_key=api_key, base_url=base_url, **kwargs)
+
+
+def installed_sdk() -> str | None:
+    """``"composio-core"`` or ``"composio"``, whichever is installed here (``None``: neither)."""
+    for distribution in (_CORE, _CURRENT):
+        if _installed(distribution) is not None:
+            return distribution
+    return None
 
 
 def _sdk(distribution: str, attribute: str) -> ModuleType:

@@ -20,12 +20,14 @@ import uvicorn
 from crs.clock import Clock
 from crs.errors import ConfigError, CrsError
 from crs.sandbox._app import build_app
-from crs.sandbox._composio_clients import composio_client, core_toolset
+from crs.sandbox._composio_catalog import TOOLKIT_VERSION
+from crs.sandbox._composio_clients import composio_client, core_toolset, installed_sdk
 from crs.sandbox._composio_world import ComposioWorld
 from crs.sandbox._faults import FaultKind, FaultRule, build_rule
 from crs.sandbox._model import TurnSource
 from crs.sandbox._openai_common import SESSION_HEADER
 from crs.sandbox._state import RecordedRequest, SandboxState
+from crs.tools import ComposioBackend, ComposioCoreBackend, ToolBackend
 
 __all__ = ["DEFAULT_API_KEY", "SESSION_HEADER", "Sandbox"]
 
@@ -315,6 +317,23 @@ class Sandbox:
             kwargs["http_client"] = httpx.Client()
             self._lent.append(kwargs["http_client"])
         return composio_client(**kwargs)
+
+    def tool_backend(self, **kwargs: Any) -> ToolBackend:
+        """A :class:`~crs.tools.ToolBackend` on whichever Composio SDK is installed here.
+
+        composio-core gets a ``ComposioCoreBackend``; the current SDK a ``ComposioBackend``
+        pinned to the sandbox's toolkit version. ``kwargs`` go to the SDK client.
+        """
+        sdk = installed_sdk()
+        if sdk == "composio-core":
+            return ComposioCoreBackend(self.composio_toolset(**kwargs))
+        if sdk == "composio":
+            return ComposioBackend(self.composio_client(**kwargs), version=TOOLKIT_VERSION)
+        raise ConfigError(
+            "neither Composio SDK is installed",
+            hint="pip install 'pytest-crs[composio-core]' or 'pytest-crs[composio]'; "
+            "for tools written in Python use crs.tools.CallableBackend",
+        )
 
     def close_clients(self) -> None:
         """Close the sync clients this sandbox made, and the HTTP clients it lent to SDKs."""

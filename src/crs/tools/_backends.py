@@ -28,6 +28,10 @@ class ToolBackend(Protocol):
 
     name: str
 
+    def qualify(self, app: str, action: str) -> str:
+        """The name this backend knows ``action`` of ``app`` by (what ``execute`` is given)."""
+        ...
+
     def execute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
         """Run ``action`` with ``params`` on behalf of ``user_id``."""
         ...
@@ -39,8 +43,18 @@ class ToolBackend(Protocol):
         ...
 
 
-class _ThreadedAsync(ABC):
-    """The Composio SDKs are synchronous: their async twin runs them on a worker thread."""
+class _ComposioSdk(ABC):
+    """What both Composio generations share: slugs, and a synchronous SDK.
+
+    Their async twin runs the SDK on a worker thread.
+    """
+
+    def qualify(self, app: str, action: str) -> str:
+        """The Composio slug: ``("github", "create_an_issue")`` → ``GITHUB_CREATE_AN_ISSUE``.
+
+        An action already given as a slug of the app (any case) is kept as it is.
+        """
+        return composio_slug(app, action)
 
     @abstractmethod
     def execute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
@@ -52,7 +66,7 @@ class _ThreadedAsync(ABC):
         return await asyncio.to_thread(self.execute, action, params, user_id=user_id)
 
 
-class ComposioCoreBackend(_ThreadedAsync):
+class ComposioCoreBackend(_ComposioSdk):
     """composio-core 0.7: ``toolset.execute_action(action, params, entity_id=user_id)``."""
 
     name = "composio-core"
@@ -73,7 +87,7 @@ class ComposioCoreBackend(_ThreadedAsync):
         return f"ComposioCoreBackend({type(self._toolset).__name__})"
 
 
-class ComposioBackend(_ThreadedAsync):
+class ComposioBackend(_ComposioSdk):
     """The current SDK: ``composio.tools.execute(slug, arguments, user_id=..., version=...)``.
 
     The SDK refuses to execute manually without a pinned toolkit version (``"latest"`` is not
@@ -135,6 +149,11 @@ class CallableBackend:
                 raise ConfigError(f"tool {action!r} is not callable: {function!r}")
         self._tools = dict(tools)
 
+    def qualify(self, app: str, action: str) -> str:
+        """Python tools are known by the name they were registered under; ``app`` is a label."""
+        del app
+        return action
+
     def _function(self, action: str) -> ToolFunction:
         try:
             return self._tools[action]
@@ -171,3 +190,10 @@ class CallableBackend:
 
 def _as_result(value: Any) -> ToolResult:
     return value if isinstance(value, ToolResult) else ToolResult.from_value(value)
+
+
+def composio_slug(app: str, action: str) -> str:
+    """``app`` and ``action`` as one upper-case Composio slug (see ``_ComposioSdk.qualify``)."""
+    prefix = app.strip().upper().replace("-", "_") + "_"
+    slug = action.strip().upper().replace("-", "_").replace(" ", "_")
+    return slug if slug.startswith(prefix) else prefix + slug

@@ -1,0 +1,256 @@
+"""The adapter's execution journal: intents and results in the store, history in memory.
+
+Before a tool runs, the adapter stores an **intent** (what is about to run, for whom, with which
+parameters); afterwards a **record** of the outcome. A crash between the two leaves an intent
+without a record: evidence that an action may have run, which is what workflow resume needs.
+
+Records form a chain — each names the previous one — whose newest link is found through head
+slots (:mod:`crs.store._heads`), so an adapter opened on a disk-backed store after a restart
+reloads its recent history. The newest ``limit`` executions are also kept in memory, newest
+last, for history queries and analytics without touching the store.
+
+Parameters are stored with credential-looking fields replaced (``token``, ``password``,
+``api_key`` ...) and secrets in text redacted: the journal is for reading, not replaying.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+from crs.errors import ContentTypeError, ContextLookupError
+from crs.resilience import Classification, ErrorType, redact_secrets
+from crs.store import ContextReferenceStore
+from crs.store._codec import serialize
+from crs.store._heads import HeadSlots
+from crs.tools._execution import Execution
+
+__all__ = ["Journal", "redact_params"]
+
+_log = logging.getLogger("crs.tools")
+
+RECORD_FORMAT: Final = "crs.tools.execution"
+INTENT_FORMAT: Final = "crs.tools.execution-intent"
+FORMAT_VERSION: Final = 1
+# Above ordinary contexts (0), below the vault: history is evicted before credentials are.
+PRIORITY: Final = 1 << 10
+_SECRET_KEY = re.compile(
+    r"(?i)pass(word|phrase)?|secret|token|api[_-]?key|authori[sz]ation|credential|cookie"
+    r"|private[_-]?key"
+)
+REDACTED: Final = "[REDACTED]"
+
+
+def redact_params(value: Any) -> Any:
+    """``value`` with credential-named fields replaced and secrets in strings redacted."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): REDACTED if _SECRET_KEY.search(str(k)) else redact_params(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_params(v) for v in value]
+    if isinstance(value, str):
+        return redact_secrets(value)
+    return value
+
+
+class Journal:
+    """Intents, records and the in-memory history of one adapter (see the module docstring)."""
+
+    def __init__(self, store: ContextReferenceStore, name: str, *, limit: int) -> None:
+        self._store = store
+        self._heads = HeadSlots(
+            store,
+            f"crs.tools adapter journal {name!r}",
+            priority=PRIORITY,
+            content_type="application/vnd.crs.journal-head",
+        )
+        self._lock = threading.Lock()
+        self._history: deque[Execution] = deque(maxlen=limit)
+        self._seq = 0
+        self._newest: str | None = None
+        self._reload(limit)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write_intent(
+        self,
+        *,
+        execution_id: str,
+        app: str,
+        action: str,
+        user_id: str,
+        params: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        auth_context_id: str | None,
+        started_at: float,
+    ) -> str:
+        """Store what is about to run; returns the intent's reference."""
+        return self._store.store(
+            {
+                "format": INTENT_FORMAT,
+                "version": FORMAT_VERSION,
+                "execution_id": execution_id,
+                "app": app,
+                "action": action,
+                "user_id": user_id,
+                "params": _storable(redact_params(params)),
+                "metadata": _storable(redact_params(metadata)),
+                "auth_context_id": auth_context_id,
+                "started_at": started_at,
+                "status": "executing",
+            },
+            {"priority": PRIORITY, "content_type": "application/vnd.crs.execution-intent"},
+        )
+
+    def append(self, execution: Execution) -> Execution:
+        """Record ``execution`` (chained to the previous record); returns it with ``record_ref``."""
+        with self._lock:
+            seq = self._seq + 1
+            doc = _record(execution, seq, self._newest)
+            ref = self._store.store(
+                doc, {"priority": PRIORITY, "content_type": "application/vnd.crs.execution"}
+            )
+            self._heads.write(seq, ref)
+            self._seq, self._newest = seq, ref
+            recorded = replace(execution, record_ref=ref)
+            self._history.append(replace(recorded, exception=None))
+        return recorded
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def history(
+        self, match: Callable[[Execution], bool] | None = None, limit: int | None = None
+    ) -> list[Execution]:
+        """Executions newest first, optionally filtered, at most ``limit``."""
+        with self._lock:
+            snapshot = list(self._history)
+        found: list[Execution] = []
+        for execution in reversed(snapshot):
+            if match is None or match(execution):
+                found.append(execution)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def snapshot(self) -> list[Execution]:
+        """Every execution held in memory, oldest first."""
+        with self._lock:
+            return list(self._history)
+
+    # -- reopening ----------------------------------------------------------------------------
+
+    def _reload(self, limit: int) -> None:
+        for seq, ref in self._heads.read():
+            loaded = list(self._walk(ref, limit))
+            if loaded:
+                self._seq, self._newest = seq, ref
+                self._history.extend(reversed(loaded))
+                return
+
+    def _walk(self, ref: str | None, limit: int) -> Iterator[Execution]:
+        count = 0
+        while ref is not None and count < limit:
+            try:
+                doc = self._store.retrieve(ref)
+                execution = _execution_from(doc, ref)
+            except ContextLookupError:
+                _log.warning("crs.tools journal: record %s is gone; older history is lost", ref)
+                return
+            except (KeyError, TypeError, ValueError) as exc:
+                _log.warning("crs.tools journal: record %s is unreadable (%s)", ref, exc)
+                return
+            yield execution
+            count += 1
+            prev = doc.get("prev")
+            ref = prev if isinstance(prev, str) else None
+
+
+def _record(execution: Execution, seq: int, prev: str | None) -> dict[str, Any]:
+    failure = execution.failure
+    return {
+        "format": RECORD_FORMAT,
+        "version": FORMAT_VERSION,
+        "seq": seq,
+        "prev": prev,
+        "execution_id": execution.execution_id,
+        "app": execution.app,
+        "action": execution.action,
+        "user_id": execution.user_id,
+        "status": "success" if execution.successful else "error",
+        "data": _storable(execution.data),
+        "error": None if execution.error is None else redact_secrets(execution.error),
+        "failure": None if failure is None else _failure_json(failure),
+        "attempts": execution.attempts,
+        "latency_ms": execution.latency_ms,
+        "cached": execution.cached,
+        "started_at": execution.started_at,
+        "finished_at": execution.finished_at,
+        "intent_ref": execution.intent_ref,
+        "auth_context_id": execution.auth_context_id,
+        "metadata": _storable(redact_params(execution.metadata)),
+    }
+
+
+def _execution_from(doc: Any, ref: str) -> Execution:
+    if not isinstance(doc, dict) or doc.get("format") != RECORD_FORMAT:
+        raise ValueError("not an execution record")
+    if doc.get("version") != FORMAT_VERSION:
+        raise ValueError(f"execution record version {doc.get('version')!r} is not supported")
+    failure = doc["failure"]
+    return Execution(
+        execution_id=str(doc["execution_id"]),
+        app=str(doc["app"]),
+        action=str(doc["action"]),
+        user_id=str(doc["user_id"]),
+        successful=doc["status"] == "success",
+        data=doc["data"],
+        error=doc["error"],
+        failure=None if failure is None else _failure_from(failure),
+        attempts=int(doc["attempts"]),
+        latency_ms=float(doc["latency_ms"]),
+        cached=bool(doc["cached"]),
+        started_at=float(doc["started_at"]),
+        finished_at=float(doc["finished_at"]),
+        intent_ref=doc["intent_ref"],
+        record_ref=ref,
+        auth_context_id=doc["auth_context_id"],
+        metadata=dict(doc["metadata"] or {}),
+    )
+
+
+def _failure_json(failure: Classification) -> dict[str, Any]:
+    return {
+        "kind": failure.kind.value,
+        "retryable": failure.retryable,
+        "retry_after": failure.retry_after,
+        "status": failure.status,
+        "detail": failure.detail,
+        "may_have_executed": failure.may_have_executed,
+    }
+
+
+def _failure_from(data: Mapping[str, Any]) -> Classification:
+    return Classification(
+        kind=ErrorType(data["kind"]),
+        retryable=bool(data["retryable"]),
+        retry_after=data["retry_after"],
+        status=data["status"],
+        detail=str(data["detail"]),
+        may_have_executed=bool(data["may_have_executed"]),
+    )
+
+
+def _storable(value: Any) -> Any:
+    """``value`` if the store can keep it exactly, else a description (a record never fails)."""
+    try:
+        serialize([value])  # inside a list: the JSON rules a record's fields live by
+    except ContentTypeError as exc:
+        return {"unstorable": type(value).__name__, "reason": exc.message}
+    return value

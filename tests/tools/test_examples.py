@@ -31,6 +31,12 @@ EXPECTED = {
         "successful=1 failed=1 cancelled=1",
         "messages in #general: 0",
     ],
+    "notify_slack_workflow.py": [
+        "'Checkout is down': completed [create_github_issue=succeeded",
+        "'Typo on pricing page': completed",
+        "notify_team=skipped",
+        "slack #engineering: ['New urgent issue #1: Checkout is down']",
+    ],
     "pick_tool.py": [
         "'Post a chat notification to the team' -> slack",
         "'Open an issue in the repository' -> github",

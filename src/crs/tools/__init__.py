@@ -27,6 +27,8 @@ from crs.tools._selection import (
     ToolSelection,
     ToolSelector,
 )
+from crs.tools._workflow_definition import WorkflowDefinition
+from crs.tools._workflow_state import StepOutcome, StepStatus, WorkflowRun, WorkflowStatus
 
 __all__ = [
     "ActionPolicy",
@@ -41,6 +43,8 @@ __all__ = [
     "Execution",
     "ResponseCache",
     "SelectionWeights",
+    "StepOutcome",
+    "StepStatus",
     "ToolBackend",
     "ToolConfig",
     "ToolExecutionError",
@@ -48,6 +52,9 @@ __all__ = [
     "ToolScore",
     "ToolSelection",
     "ToolSelector",
+    "WorkflowDefinition",
+    "WorkflowRun",
+    "WorkflowStatus",
     "looks_read_only",
     "retry_policy_from_config",
 ]

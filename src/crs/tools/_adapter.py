@@ -1,13 +1,15 @@
 """The Composio adapter: one object in front of a tool backend for agents and their tests.
 
 It composes the parts of :mod:`crs.tools`: the execution pipeline (records, credentials,
-retries, rate limits, breaker, cache — :mod:`crs.tools._pipeline`), batches, workflows, history
-analytics and tool selection, all keeping their state in one Context Reference Store. The method
-names follow the Composio integration guide, so code written against it reads the same.
+retries, rate limits, breaker, cache — :mod:`crs.tools._pipeline`), batches, workflows
+(:mod:`crs.tools._workflow`), history analytics and tool selection, all keeping their state in
+one Context Reference Store. The method names follow the Composio integration guide, so code
+written against it reads the same.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from crs._options import require_positive_int, require_seconds
 from crs.auth import CredentialVault
 from crs.clock import Clock
-from crs.errors import ConfigError
+from crs.errors import ConfigError, WorkflowNotFoundError
 from crs.resilience import CircuitBreaker, CircuitState, RateLimiter, RetryPolicy
 from crs.store import ContextReferenceStore
 from crs.tools._actions import ActionPolicy, ActionTable
@@ -35,6 +37,9 @@ from crs.tools._execution import Execution
 from crs.tools._journal import Journal
 from crs.tools._pipeline import Limiters, Pipeline
 from crs.tools._selection import ToolConfig, ToolSelection, ToolSelector
+from crs.tools._workflow import WorkflowEngine
+from crs.tools._workflow_definition import WorkflowDefinition
+from crs.tools._workflow_state import ActionRequest, WorkflowRun
 
 __all__ = ["ComposioAdapter"]
 
@@ -107,6 +112,14 @@ class ComposioAdapter:
             store, name, limit=require_positive_int(history_limit, "history_limit")
         )
         self._gate = None if vault is None else AuthGate(vault, auth_ttl, clock)
+        self._lock = threading.Lock()
+        self._workflows: dict[str, WorkflowDefinition] = {}
+        self._engine = WorkflowEngine(
+            store,
+            clock=clock,
+            find_execution=self._step_execution,
+            is_read_only=self.is_read_only,
+        )
         self._pipeline = Pipeline(
             backend=backend,
             journal=self._journal,
@@ -321,6 +334,127 @@ class ComposioAdapter:
             fail_fast=plan.fail_fast,
         )
         return finish_batch(self._store, plan, results, self._clock)
+
+    # -- workflows ----------------------------------------------------------------------------
+
+    def define_workflow(self, workflow_name: str, workflow_definition: Mapping[str, Any]) -> str:
+        """Validate and register a workflow (the guide's JSON shape); returns its store reference.
+
+        Every expression is compiled now, so a typo fails here, not halfway through a run.
+
+        Raises:
+            WorkflowDefinitionError: names the step, the field and the offending value.
+        """
+        definition = WorkflowDefinition.parse(workflow_name, workflow_definition)
+        ref = self._store.store(
+            definition.to_json(), {"content_type": "application/vnd.crs.workflow-definition"}
+        )
+        with self._lock:
+            self._workflows[workflow_name] = definition
+        return ref
+
+    def execute_workflow(
+        self,
+        workflow_name: str,
+        input_data: Mapping[str, Any],
+        user_id: str,
+        execution_config: Mapping[str, Any] | None = None,
+    ) -> WorkflowRun:
+        """Run a defined workflow for ``user_id``, checkpointing after every step.
+
+        ``execution_config``: ``{"fail_fast": True}`` (default) stops at the first failed action.
+        Returns the run with status completed / partial / failed / error.
+        """
+        definition = self._workflow(workflow_name)
+        return self._engine.run(
+            definition, input_data, user_id, self._workflow_step, execution_config
+        )
+
+    async def aexecute_workflow(
+        self,
+        workflow_name: str,
+        input_data: Mapping[str, Any],
+        user_id: str,
+        execution_config: Mapping[str, Any] | None = None,
+    ) -> WorkflowRun:
+        """:meth:`execute_workflow` for asyncio."""
+        definition = self._workflow(workflow_name)
+        return await self._engine.arun(
+            definition, input_data, user_id, self._aworkflow_step, execution_config
+        )
+
+    def resume_workflow(self, execution_id: str, *, rerun_in_doubt: bool = False) -> WorkflowRun:
+        """Continue a run from its last checkpoint (after a crash, on a disk-backed store).
+
+        Completed steps are never re-run. A side-effecting step that had started is settled by
+        this adapter's record of it; without one, it is re-run only with ``rerun_in_doubt=True``.
+
+        Raises:
+            WorkflowNotFoundError: no run has this id in the store.
+            WorkflowResumeError: a side-effecting step may have run; check, then decide.
+        """
+        return self._engine.resume(execution_id, self._workflow_step, rerun_in_doubt=rerun_in_doubt)
+
+    async def aresume_workflow(
+        self, execution_id: str, *, rerun_in_doubt: bool = False
+    ) -> WorkflowRun:
+        """:meth:`resume_workflow` for asyncio."""
+        return await self._engine.aresume(
+            execution_id, self._aworkflow_step, rerun_in_doubt=rerun_in_doubt
+        )
+
+    def get_workflow_run(self, execution_id: str) -> WorkflowRun:
+        """A run as its newest checkpoint has it (running or finished)."""
+        return self._engine.load(execution_id)
+
+    def forget_workflow_run(self, execution_id: str, *, force: bool = False) -> bool:
+        """Delete a finished run's checkpoints; ``force=True`` also deletes an unfinished one."""
+        return self._engine.forget(execution_id, force=force)
+
+    def _workflow(self, name: str) -> WorkflowDefinition:
+        with self._lock:
+            definition = self._workflows.get(name)
+            known = ", ".join(sorted(self._workflows)) or "none"
+        if definition is None:
+            raise WorkflowNotFoundError(
+                f"no workflow named {name!r} is defined on this adapter",
+                workflow=name,
+                hint=f"define it with define_workflow() first; defined: {known}",
+            )
+        return definition
+
+    def _workflow_step(self, request: ActionRequest) -> Execution:
+        return self._pipeline.execute(
+            request.app,
+            request.action,
+            request.params,
+            request.user_id,
+            None,
+            request.metadata,
+            None,
+        )
+
+    async def _aworkflow_step(self, request: ActionRequest) -> Execution:
+        return await self._pipeline.aexecute(
+            request.app,
+            request.action,
+            request.params,
+            request.user_id,
+            None,
+            request.metadata,
+            None,
+        )
+
+    def _step_execution(self, workflow_execution_id: str, step: str) -> Execution | None:
+        """The recorded execution of a workflow step, if the history has one."""
+        found = self._journal.history(
+            lambda e: (
+                e.metadata.get("workflow_execution_id") == workflow_execution_id
+                and e.metadata.get("workflow_step") == step
+            ),
+            limit=1,
+        )
+        return found[0] if found else None
 
     # -- history and analytics ----------------------------------------------------------------
 

@@ -97,3 +97,41 @@ def test_fixtures_work_inline(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess()
     result.assert_outcomes(passed=1)
     assert get_clock() is before
+
+
+def test_the_adapter_fixtures_compose_and_the_backend_can_be_overridden(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from crs.tools import CallableBackend
+
+        @pytest.fixture
+        def crs_tool_backend():
+            return CallableBackend({"lookup_order": lambda order_id: {"id": order_id}})
+        """
+    )
+    pytester.makepyfile(
+        test_user="""
+        from crs import ComposioAdapter
+
+        def test_own_tools(crs_adapter, crs_store):
+            execution = crs_adapter.execute_tool_with_context(
+                "shop", "lookup_order", {"order_id": 7}, "u1"
+            )
+            assert execution.data == {"id": 7}
+            assert crs_adapter.store is crs_store
+
+        def test_vault_gated(crs_store, crs_tool_backend, crs_vault, crs_clock):
+            adapter = ComposioAdapter(crs_store, crs_tool_backend, vault=crs_vault)
+            adapter.store_app_auth_context("shop", "u1", {"key": "k"}, ttl_hours=1)
+            order = {"order_id": 1}
+            assert adapter.execute_tool_with_context("shop", "lookup_order", order, "u1").successful
+            crs_clock.advance(3601)
+            late = adapter.execute_tool_with_context("shop", "lookup_order", order, "u1")
+            assert late.error_type == "auth"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -8,12 +8,13 @@ forgivingly (``"lfu"``, ``"LFU"`` and ``"memory-pressure"`` all work) but never 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from crs.errors import ConfigError
 
-__all__ = ["parse_choice", "require_positive_int", "require_seconds"]
+__all__ = ["parse_choice", "reject_unknown_keys", "require_positive_int", "require_seconds"]
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -58,3 +59,17 @@ def require_seconds(
         qualifier = ", finite" if finite else ""
         raise ConfigError(f"{name} must be a {bound}{qualifier} number of seconds, got {value!r}")
     return duration
+
+
+def reject_unknown_keys(mapping: Mapping[Any, Any], known: Collection[str], where: str) -> None:
+    """Raise ``ConfigError`` naming ``where`` and every key it does not know.
+
+    Option dicts come from users' code and config files; a misspelt key (``"paralel"``) that
+    were silently ignored would leave the default in force with nobody noticing.
+    """
+    unknown = sorted({str(key) for key in mapping} - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown key(s) {', '.join(map(repr, unknown))}",
+            hint=f"known keys: {', '.join(sorted(known))}",
+        )

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from crs._options import reject_unknown_keys
 from crs.errors import ConfigError
 from crs.resilience import RetryPolicy, stop_after_attempt, wait_exponential
 
@@ -94,12 +95,7 @@ def retry_policy_from_config(
         return config
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where} must be a mapping or a RetryPolicy, not {config!r}")
-    unknown = sorted(set(map(str, config)) - _RETRY_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {', '.join(unknown)}",
-            hint=f"known keys: {', '.join(sorted(_RETRY_KEYS))}",
-        )
+    reject_unknown_keys(config, _RETRY_KEYS, where)
     retries = config.get("max_retries", 3)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ConfigError(f"{where}.max_retries must be an int >= 0, not {retries!r}")

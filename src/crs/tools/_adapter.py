@@ -26,6 +26,7 @@ from crs.tools._auth_gate import AuthGate
 from crs.tools._backends import ToolBackend
 from crs.tools._batch import (
     BatchAction,
+    BatchPlan,
     BatchResult,
     arun_batch,
     finish_batch,
@@ -294,19 +295,8 @@ class ComposioAdapter:
         ``max_concurrent``); keyword arguments override it. Defaults: sequential, no fail-fast,
         at most 3 at once when concurrent.
         """
-        overrides = {"parallel": concurrent, "max_concurrent": max_concurrent}
-        plan = plan_batch(
-            actions, user_id, batch_config, {**overrides, "fail_fast": fail_fast}, self._clock
-        )
-        results = run_batch(
-            lambda i, a: self._pipeline.execute(
-                a.app, a.action, a.params, user_id, None, plan.metadata(i, a), a.retry_policy
-            ),
-            plan.actions,
-            concurrent=plan.concurrent,
-            max_concurrent=plan.max_concurrent,
-            fail_fast=plan.fail_fast,
-        )
+        plan = self._plan(actions, user_id, batch_config, concurrent, max_concurrent, fail_fast)
+        results = run_batch(plan, lambda i, a: self._pipeline.execute(*plan.call(i, a)))
         return finish_batch(self._store, plan, results, self._clock)
 
     async def aexecute_batch(
@@ -320,20 +310,25 @@ class ComposioAdapter:
         fail_fast: bool | None = None,
     ) -> BatchResult:
         """:meth:`execute_batch` for asyncio (concurrency by tasks, not threads)."""
-        overrides = {"parallel": concurrent, "max_concurrent": max_concurrent}
-        plan = plan_batch(
-            actions, user_id, batch_config, {**overrides, "fail_fast": fail_fast}, self._clock
-        )
-        results = await arun_batch(
-            lambda i, a: self._pipeline.aexecute(
-                a.app, a.action, a.params, user_id, None, plan.metadata(i, a), a.retry_policy
-            ),
-            plan.actions,
-            concurrent=plan.concurrent,
-            max_concurrent=plan.max_concurrent,
-            fail_fast=plan.fail_fast,
-        )
+        plan = self._plan(actions, user_id, batch_config, concurrent, max_concurrent, fail_fast)
+        results = await arun_batch(plan, lambda i, a: self._pipeline.aexecute(*plan.call(i, a)))
         return finish_batch(self._store, plan, results, self._clock)
+
+    def _plan(
+        self,
+        actions: Sequence[BatchAction | Mapping[str, Any]],
+        user_id: str,
+        batch_config: Mapping[str, Any] | None,
+        concurrent: bool | None,
+        max_concurrent: int | None,
+        fail_fast: bool | None,
+    ) -> BatchPlan:
+        overrides = {
+            "parallel": concurrent,
+            "max_concurrent": max_concurrent,
+            "fail_fast": fail_fast,
+        }
+        return plan_batch(actions, user_id, batch_config, overrides, self._clock)
 
     # -- workflows ----------------------------------------------------------------------------
 

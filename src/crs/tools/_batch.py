@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from crs._options import require_positive_int
+from crs._options import reject_unknown_keys, require_positive_int
 from crs.clock import Clock, resolve_clock
 from crs.errors import ConfigError
 from crs.resilience import RetryPolicy
@@ -60,12 +60,7 @@ class BatchAction:
         where = f"batch action {index}"
         if not isinstance(item, Mapping):
             raise ConfigError(f"{where} must be a mapping or a BatchAction, got {item!r}")
-        unknown = sorted(set(map(str, item)) - _ITEM_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{where} has unknown key(s) {', '.join(unknown)}",
-                hint=f"known keys: {', '.join(sorted(_ITEM_KEYS))}",
-            )
+        reject_unknown_keys(item, _ITEM_KEYS, where)
         for key in ("app", "action"):
             if not isinstance(item.get(key), str) or not item[key]:
                 raise ConfigError(f"{where} needs a non-empty str {key!r}, got {item.get(key)!r}")
@@ -145,9 +140,18 @@ class BatchPlan:
     started_at: float
     started_mono: float
 
-    def metadata(self, index: int, action: BatchAction) -> dict[str, Any]:
-        """The execution metadata of action ``index``: its own plus where it belongs."""
-        return {**action.metadata, "batch_id": self.batch_id, "batch_index": index}
+    def call(self, index: int, action: BatchAction) -> tuple[Any, ...]:
+        """The pipeline arguments of action ``index``; its metadata says where it belongs."""
+        metadata = {**action.metadata, "batch_id": self.batch_id, "batch_index": index}
+        return (
+            action.app,
+            action.action,
+            action.params,
+            self.user_id,
+            None,
+            metadata,
+            action.retry_policy,
+        )
 
 
 def plan_batch(
@@ -162,12 +166,7 @@ def plan_batch(
         raise ConfigError(f"actions must be a sequence of actions, got {actions!r}")
     if config is not None and not isinstance(config, Mapping):
         raise ConfigError(f"batch_config must be a mapping, got {config!r}")
-    unknown = sorted(set(map(str, config or {})) - set(_BATCH_DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"batch_config has unknown key(s) {', '.join(unknown)}",
-            hint=f"known keys: {', '.join(sorted(_BATCH_DEFAULTS))}",
-        )
+    reject_unknown_keys(config or {}, _BATCH_DEFAULTS.keys(), "batch_config")
     options: dict[str, Any] = {**_BATCH_DEFAULTS, **(config or {})}
     options.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("parallel", "fail_fast"):
@@ -232,14 +231,10 @@ def finish_batch(
 
 
 def run_batch(
-    execute: Callable[[int, BatchAction], Execution],
-    actions: Sequence[BatchAction],
-    *,
-    concurrent: bool,
-    max_concurrent: int,
-    fail_fast: bool,
+    plan: BatchPlan, execute: Callable[[int, BatchAction], Execution]
 ) -> list[Execution | None]:
-    """Run ``actions`` with ``execute(index, action)``; see the module docstring."""
+    """Run the plan's actions with ``execute(index, action)``; see the module docstring."""
+    actions, fail_fast = plan.actions, plan.fail_fast
     stop = threading.Event()
 
     def work(index: int) -> Execution | None:
@@ -250,9 +245,9 @@ def run_batch(
             stop.set()
         return execution
 
-    if not concurrent:
+    if not plan.concurrent:
         return [work(i) for i in range(len(actions))]
-    workers = max(1, min(max_concurrent, len(actions)))
+    workers = max(1, min(plan.max_concurrent, len(actions)))
     with ThreadPoolExecutor(workers, thread_name_prefix="crs-batch") as pool:
         futures = [pool.submit(work, i) for i in range(len(actions))]
         pending: set[Future[Execution | None]] = set(futures)
@@ -265,14 +260,10 @@ def run_batch(
 
 
 async def arun_batch(
-    aexecute: Callable[[int, BatchAction], Awaitable[Execution]],
-    actions: Sequence[BatchAction],
-    *,
-    concurrent: bool,
-    max_concurrent: int,
-    fail_fast: bool,
+    plan: BatchPlan, aexecute: Callable[[int, BatchAction], Awaitable[Execution]]
 ) -> list[Execution | None]:
     """:func:`run_batch` for asyncio: concurrency is tasks bounded by a semaphore."""
+    actions, fail_fast = plan.actions, plan.fail_fast
     stopped = False
 
     async def work(index: int) -> Execution | None:
@@ -284,9 +275,9 @@ async def arun_batch(
             stopped = True
         return execution
 
-    if not concurrent:
+    if not plan.concurrent:
         return [await work(i) for i in range(len(actions))]
-    gate = asyncio.Semaphore(max_concurrent)
+    gate = asyncio.Semaphore(plan.max_concurrent)
 
     async def gated(index: int) -> Execution | None:
         async with gate:

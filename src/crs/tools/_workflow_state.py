@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from crs._options import reject_unknown_keys
 from crs.errors import ConfigError, ContextLookupError, WorkflowError, WorkflowNotFoundError
 from crs.store import ContextReferenceStore
 from crs.store._heads import HeadSlots, release
@@ -88,12 +89,7 @@ class ExecutionConfig:
             return cls()
         if not isinstance(config, Mapping):
             raise ConfigError(f"execution_config must be a mapping, got {config!r}")
-        unknown = sorted(set(config) - {"fail_fast"}, key=str)
-        if unknown:
-            raise ConfigError(
-                f"execution_config has unknown key(s) {', '.join(map(repr, unknown))}",
-                hint="the only key is 'fail_fast' (true or false)",
-            )
+        reject_unknown_keys(config, {"fail_fast"}, "execution_config")
         fail_fast = config.get("fail_fast", True)
         if not isinstance(fail_fast, bool):
             raise ConfigError(f"execution_config fail_fast must be a bool, got {fail_fast!r}")

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from crs import ConfigError, ContextReferenceStore, RateLimiter, RetryPolicy, VirtualClock
+from crs import (
+    ConfigError,
+    ContextReferenceStore,
+    CredentialVault,
+    RateLimiter,
+    RetryPolicy,
+    VirtualClock,
+)
 from crs.resilience import Classification, ErrorType, wait_fixed
 from crs.tools import (
     ActionPolicy,
@@ -179,6 +186,24 @@ class TestPipeline:
         assert execution.data == {1, 2}  # the caller gets the real value
         record = crs_store.retrieve(execution.record_ref or "")
         assert record["data"]["unstorable"] == "set"
+
+    def test_a_revoked_user_gets_nothing_from_the_cache(
+        self, crs_store: ContextReferenceStore, crs_vault: CredentialVault, tools: Tools
+    ) -> None:
+        adapter = ComposioAdapter(
+            crs_store, tools.backend(), vault=crs_vault, cache=ResponseCache(["list_items"])
+        )
+        adapter.store_app_auth_context("notes", "ada", {"token": "t"})
+
+        warm = [adapter.execute_tool_with_context("notes", "list_items", {}, "ada") for _ in "ab"]
+        adapter.revoke_auth_context("notes", "ada")
+        refused = adapter.execute_tool_with_context("notes", "list_items", {}, "ada")
+
+        assert [e.cached for e in warm] == [False, True]
+        assert (refused.successful, refused.cached, refused.data) == (False, False, None)
+        assert refused.error_type is ErrorType.AUTH
+        assert refused.intent_ref is None  # nothing was about to run
+        assert len(tools.calls) == 1
 
     def test_async_tools_run_on_the_async_path(self, crs_store: ContextReferenceStore) -> None:
         async def fetch(url: str) -> dict[str, str]:

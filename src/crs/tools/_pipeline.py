@@ -2,9 +2,10 @@
 
 1. **qualify** the action with the backend (``"github", "create_an_issue"`` →
    ``GITHUB_CREATE_AN_ISSUE``) and decide whether it is read-only (:mod:`crs.tools._actions`);
-2. answer from the **response cache** when the action is cached and a fresh entry exists;
-3. store the **intent** (:mod:`crs.tools._journal`);
-4. check the user's **credential** (:mod:`crs.tools._auth_gate`); a failure sends nothing;
+2. check the user's **credential** (:mod:`crs.tools._auth_gate`); a failure sends nothing and
+   serves nothing from the cache either;
+3. answer from the **response cache** when the action is cached and a fresh entry exists;
+4. store the **intent** (:mod:`crs.tools._journal`);
 5. run the backend under the **retry policy** — idempotent only for read-only actions, so a
    side-effecting action is never re-sent after a failure that may have reached the server —
    with each attempt taking a **rate-limit** slot for its app and passing its app's **circuit
@@ -129,11 +130,10 @@ class Pipeline:
         retry_policy: RetryPolicy | None,
     ) -> Execution:
         call = self._begin(app, action, params, user_id, auth_context_id, metadata, retry_policy)
-        cached = self._from_cache(call)
-        if cached is not None:
-            return cached
         try:
-            self._authorize(call)
+            cached = self._admit(call)
+            if cached is not None:
+                return cached
             result = call.policy.run(self._attempt, call).value
         except BaseException as exc:  # recorded (or deliberately not), never swallowed
             return self._failed(call, exc)
@@ -150,11 +150,10 @@ class Pipeline:
         retry_policy: RetryPolicy | None,
     ) -> Execution:
         call = self._begin(app, action, params, user_id, auth_context_id, metadata, retry_policy)
-        cached = self._from_cache(call)
-        if cached is not None:
-            return cached
         try:
-            self._authorize(call)
+            cached = self._admit(call)
+            if cached is not None:
+                return cached
             result = (await call.policy.arun(self._aattempt, call)).value
         except BaseException as exc:
             return self._failed(call, exc)
@@ -204,8 +203,13 @@ class Pipeline:
             started_mono=clock.monotonic(),
         )
 
-    def _from_cache(self, call: _Call) -> Execution | None:
-        """A recorded cache hit, or ``None`` after writing the intent for a real call."""
+    def _admit(self, call: _Call) -> Execution | None:
+        """Check the credential (cache hits too: revoked means revoked), then the cache.
+
+        Returns a recorded cache hit, or ``None`` after writing the intent of a real call.
+        """
+        if self.gate is not None:
+            call.auth_context_id = self.gate.authorize(call.user_id, call.app, call.auth_context_id)
         cache = self.cache
         if cache is not None and call.read_only and cache.caches(call.action):
             data = cache.get(call.app, call.action, call.user_id, call.params)
@@ -222,10 +226,6 @@ class Pipeline:
             started_at=call.started_at,
         )
         return None
-
-    def _authorize(self, call: _Call) -> None:
-        if self.gate is not None:
-            call.auth_context_id = self.gate.authorize(call.user_id, call.app, call.auth_context_id)
 
     def _attempt(self, call: _Call) -> ToolResult:
         call.attempts += 1

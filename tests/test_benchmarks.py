@@ -40,3 +40,12 @@ def test_sandbox_bench_runs_and_reports_every_target(capsys: pytest.CaptureFixtu
     for label in ("start:", "stop:", "chat completion vs floor", "streamed completion vs floor",
                   "composio execute vs floor"):
         assert label in out
+
+
+def test_adapter_bench_runs_and_reports_every_case(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_bench("adapter_bench", ["--calls", "20", "--sdk-calls", "2", "--repeats", "1",
+                                       "--sdk"]) == 0
+    out = capsys.readouterr().out
+    for label in ("python tool, memory store", "python tool, disk store", "cache hit",
+                  "via sandbox"):
+        assert label in out

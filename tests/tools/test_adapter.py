@@ -15,6 +15,7 @@ import pytest
 
 from crs import (
     ConfigError,
+    ContextLookupError,
     ContextReferenceStore,
     CredentialVault,
     RateLimiter,
@@ -266,10 +267,18 @@ class TestAnalytics:
     def test_history_is_bounded(self, crs_store: ContextReferenceStore, tools: Tools) -> None:
         adapter = ComposioAdapter(crs_store, tools.backend(), history_limit=3)
 
-        for n in range(5):
+        done = [
             adapter.execute_tool_with_context("notes", "send_note", {"n": n}, "ada")
+            for n in range(5)
+        ]
 
         assert [e.data["n"] for e in adapter.get_execution_history()] == [4, 3, 2]
+        for dropped in done[:2]:  # their intents and records left the store with them
+            for ref in (dropped.intent_ref, dropped.record_ref):
+                with pytest.raises(ContextLookupError):
+                    crs_store.retrieve(ref or "")
+        reopened = ComposioAdapter(crs_store, tools.backend(), history_limit=10)
+        assert [e.data["n"] for e in reopened.get_execution_history()] == [4, 3, 2]
 
     def test_tool_selection_uses_history_and_breaker(
         self, crs_store: ContextReferenceStore, tools: Tools

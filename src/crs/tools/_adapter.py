@@ -65,7 +65,9 @@ class ComposioAdapter:
         auth_cache_ttl: seconds a verified credential is trusted without asking the vault again
             (never past its expiry; 0 disables). Revoking through the adapter takes effect at
             once; revoking through the vault directly, within this many seconds.
-        history_limit: executions kept in memory for history and analytics.
+        history_limit: executions kept for history and analytics, in memory and in the store
+            (two items each: intent and record); older ones are deleted. Size a memory-only
+            store's ``cache_size`` for them.
         name: several adapters can share a store under different names.
         clock: time source; defaults to :func:`crs.clock.get_clock` at each use.
     """
@@ -83,7 +85,7 @@ class ComposioAdapter:
         selector: ToolSelector | None = None,
         actions: Mapping[str, ActionPolicy] | None = None,
         auth_cache_ttl: float = 60.0,
-        history_limit: int = 10_000,
+        history_limit: int = 1000,
         name: str = "default",
         clock: Clock | None = None,
     ) -> None:

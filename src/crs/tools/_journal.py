@@ -7,7 +7,9 @@ without a record: evidence that an action may have run, which is what workflow r
 Records form a chain — each names the previous one — whose newest link is found through head
 slots (:mod:`crs.store._heads`), so an adapter opened on a disk-backed store after a restart
 reloads its recent history. The newest ``limit`` executions are also kept in memory, newest
-last, for history queries and analytics without touching the store.
+last, for history queries and analytics without touching the store; when one falls out, its
+intent and record are deleted from the store too, so a long-running agent's journal stays
+bounded (the chain then simply ends there).
 
 Parameters are stored with credential-looking fields replaced (``token``, ``password``,
 ``api_key`` ...) and secrets in text redacted: the journal is for reading, not replaying.
@@ -27,7 +29,7 @@ from crs.errors import ContentTypeError, ContextLookupError
 from crs.resilience import Classification, ErrorType, redact_secrets
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
-from crs.store._heads import HeadSlots
+from crs.store._heads import HeadSlots, release
 from crs.tools._execution import Execution
 
 __all__ = ["Journal", "redact_params"]
@@ -92,7 +94,7 @@ class Journal:
         started_at: float,
     ) -> str:
         """Store what is about to run; returns the intent's reference."""
-        return self._store.store(
+        return self._store_doc(
             {
                 "format": INTENT_FORMAT,
                 "version": FORMAT_VERSION,
@@ -100,13 +102,13 @@ class Journal:
                 "app": app,
                 "action": action,
                 "user_id": user_id,
-                "params": _storable(redact_params(params)),
-                "metadata": _storable(redact_params(metadata)),
+                "params": redact_params(params),
+                "metadata": redact_params(metadata),
                 "auth_context_id": auth_context_id,
                 "started_at": started_at,
                 "status": "executing",
             },
-            {"priority": PRIORITY, "content_type": "application/vnd.crs.execution-intent"},
+            "application/vnd.crs.execution-intent",
         )
 
     def append(self, execution: Execution) -> Execution:
@@ -114,14 +116,30 @@ class Journal:
         with self._lock:
             seq = self._seq + 1
             doc = _record(execution, seq, self._newest)
-            ref = self._store.store(
-                doc, {"priority": PRIORITY, "content_type": "application/vnd.crs.execution"}
-            )
+            ref = self._store_doc(doc, "application/vnd.crs.execution")
             self._heads.write(seq, ref)
             self._seq, self._newest = seq, ref
             recorded = replace(execution, record_ref=ref)
+            full = len(self._history) == self._history.maxlen
+            oldest = self._history[0] if full else None
             self._history.append(replace(recorded, exception=None))
+        if oldest is not None:  # fell out of the history: its items go too, or the store grows
+            for old_ref in (oldest.record_ref, oldest.intent_ref):
+                if old_ref is not None:
+                    release(self._store, old_ref)
         return recorded
+
+    def _store_doc(self, doc: dict[str, Any], content_type: str) -> str:
+        """Store ``doc``, describing any field the store cannot keep exactly.
+
+        A record must never fail because a tool returned, say, a set; the caller still gets the
+        real value in its ``Execution``.
+        """
+        metadata = {"priority": PRIORITY, "content_type": content_type}
+        try:
+            return self._store.store(doc, metadata)
+        except ContentTypeError:
+            return self._store.store({k: _storable(v) for k, v in doc.items()}, metadata)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -184,7 +202,7 @@ def _record(execution: Execution, seq: int, prev: str | None) -> dict[str, Any]:
         "action": execution.action,
         "user_id": execution.user_id,
         "status": "success" if execution.successful else "error",
-        "data": _storable(execution.data),
+        "data": execution.data,
         "error": None if execution.error is None else redact_secrets(execution.error),
         "failure": None if failure is None else _failure_json(failure),
         "attempts": execution.attempts,
@@ -194,7 +212,7 @@ def _record(execution: Execution, seq: int, prev: str | None) -> dict[str, Any]:
         "finished_at": execution.finished_at,
         "intent_ref": execution.intent_ref,
         "auth_context_id": execution.auth_context_id,
-        "metadata": _storable(redact_params(execution.metadata)),
+        "metadata": redact_params(execution.metadata),
     }
 
 

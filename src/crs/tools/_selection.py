@@ -1,6 +1,6 @@
 """Choosing which app serves an intent: a pure, deterministic scorer the adapter feeds with data.
 
-The score is the design notes' four-part blend, kept because each part answers a different
+The score is the integration guide's four-part blend, kept because each part answers a different
 question and stays explainable on its own: *intent* (does the request talk about what this app
 does? the share of the intent's content words that the app's keywords or categories cover),
 *performance* (does it work? success rate discounted by latency, 5 s counting as useless),
@@ -119,7 +119,7 @@ class ToolConfig:
 
     @classmethod
     def parse(cls, name: str, mapping: Mapping[str, Any]) -> ToolConfig:
-        """Read the design notes' shape ``{"keywords": [...], "available": True, ...}``."""
+        """Read the integration guide's shape ``{"keywords": [...], "available": True, ...}``."""
         if not isinstance(mapping, Mapping):
             raise ConfigError(f"tool {name!r}: configuration must be a mapping, got {mapping!r}")
         for key, value in mapping.items():
@@ -202,7 +202,7 @@ class ToolSelection:
     scores: Mapping[str, ToolScore] = field(hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The design notes' shape: selected_tool, confidence_score, alternative_tools."""
+        """The integration guide's shape: selected_tool, confidence_score, alternative_tools."""
         return {
             "selected_tool": self.selected_tool,
             "confidence_score": self.confidence_score,

@@ -26,6 +26,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from crs._secrets import redact_secrets
 from crs.clock import get_clock
 from crs.errors import RetryError
 from crs.resilience._classification import Classification, ErrorType
@@ -176,51 +177,6 @@ def _should_retry_header(headers: Mapping[str, str] | None) -> bool | None:
         return None
     value = _lowered(headers).get("x-should-retry", "").strip().lower()
     return {"true": True, "false": False}.get(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Secrets
-# ---------------------------------------------------------------------------------------------
-
-_REDACTED = "[REDACTED]"
-_SECRET_NAMES = (
-    r"x-api-key|api[_-]?key|apikey|authorization|proxy-authorization|access[_-]?token"
-    r"|refresh[_-]?token|id[_-]?token|client[_-]?secret|secret|password|passwd|token"
-)
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization schemes: keep the scheme, drop the credential.
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + _REDACTED),
-    # name=value, name: value, "name": "value" for names that hold credentials.
-    (
-        re.compile(
-            rf"""(?ix)(?<![a-z0-9])((?:{_SECRET_NAMES})["']?\s*[:=]\s*["']?)"""
-            r"""(?!\[REDACTED\]|(?:bearer|basic)\b)([^\s"'&,;}]+)"""
-        ),
-        r"\1" + _REDACTED,
-    ),
-    # Well-known key shapes, wherever they appear (including masked ones like "sk-proj-****").
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*-]{8,}"), _REDACTED),
-    (re.compile(r"\b(?:sk|pk|rk|ak|uak)_[A-Za-z0-9_]{16,}"), _REDACTED),
-    (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"), _REDACTED),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), _REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), _REDACTED),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), _REDACTED),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), _REDACTED),  # JWT
-    # user:password@ in URLs.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@]+:)[^\s/@]+@"), r"\1" + _REDACTED + "@"),
-)
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with anything that looks like a credential replaced by ``[REDACTED]``.
-
-    Error messages echo what they were given (an ``Authorization`` header, a URL with a key in
-    its query, OpenAI's "Incorrect API key provided: sk-..."), and details end up in logs,
-    cassettes and reports. Over-redacting a harmless word is cheap; leaking a key is not.
-    """
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def _detail(source: str, status: int | None = None, message: str | None = None) -> str:

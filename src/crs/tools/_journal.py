@@ -18,21 +18,21 @@ Parameters are stored with credential-looking fields replaced (``token``, ``pass
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
+from crs._secrets import redact_data, redact_secrets
 from crs.errors import ContentTypeError, ContextLookupError
-from crs.resilience import Classification, ErrorType, redact_secrets
+from crs.resilience import Classification, ErrorType
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
 from crs.store._heads import HeadSlots, release
 from crs.tools._execution import Execution
 
-__all__ = ["Journal", "redact_params"]
+__all__ = ["Journal"]
 
 _log = logging.getLogger("crs.tools")
 
@@ -41,25 +41,6 @@ INTENT_FORMAT: Final = "crs.tools.execution-intent"
 FORMAT_VERSION: Final = 1
 # Above ordinary contexts (0), below the vault: history is evicted before credentials are.
 PRIORITY: Final = 1 << 10
-_SECRET_KEY = re.compile(
-    r"(?i)pass(word|phrase)?|secret|token|api[_-]?key|authori[sz]ation|credential|cookie"
-    r"|private[_-]?key"
-)
-REDACTED: Final = "[REDACTED]"
-
-
-def redact_params(value: Any) -> Any:
-    """``value`` with credential-named fields replaced and secrets in strings redacted."""
-    if isinstance(value, Mapping):
-        return {
-            str(k): REDACTED if _SECRET_KEY.search(str(k)) else redact_params(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [redact_params(v) for v in value]
-    if isinstance(value, str):
-        return redact_secrets(value)
-    return value
 
 
 class Journal:
@@ -102,8 +83,8 @@ class Journal:
                 "app": app,
                 "action": action,
                 "user_id": user_id,
-                "params": redact_params(params),
-                "metadata": redact_params(metadata),
+                "params": redact_data(params),
+                "metadata": redact_data(metadata),
                 "auth_context_id": auth_context_id,
                 "started_at": started_at,
                 "status": "executing",
@@ -212,7 +193,7 @@ def _record(execution: Execution, seq: int, prev: str | None) -> dict[str, Any]:
         "finished_at": execution.finished_at,
         "intent_ref": execution.intent_ref,
         "auth_context_id": execution.auth_context_id,
-        "metadata": redact_params(execution.metadata),
+        "metadata": redact_data(execution.metadata),
     }
 
 

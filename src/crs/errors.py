@@ -9,6 +9,9 @@ from __future__ import annotations
 
 __all__ = [
     "AgentError",
+    "CassetteError",
+    "CassetteFormatError",
+    "CassetteMismatchError",
     "CircuitOpenError",
     "ConfigError",
     "ContentTypeError",
@@ -250,3 +253,19 @@ class WorkflowNotFoundError(WorkflowError, LookupError):
 
 class WorkflowResumeError(WorkflowError):
     """A run cannot be resumed as asked (e.g. a side-effecting step may already have run)."""
+
+
+class CassetteError(CrsError):
+    """A record/replay cassette could not be read, written or played; ``path`` names the file."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class CassetteFormatError(CassetteError, ValueError):
+    """A cassette file is malformed or of an unknown format version; the message says where."""
+
+
+class CassetteMismatchError(CassetteError, LookupError):
+    """A request has no recorded match in the cassette (and the record mode may not add one)."""

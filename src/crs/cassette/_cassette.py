@@ -1,0 +1,235 @@
+"""One cassette in use: what is recorded, what has been played, and what gets written.
+
+Record modes say what happens to a request, in the words of vcrpy and pytest-recording:
+
+=============== ============================================ ==============================
+mode            a request that matches a recording           a request that does not
+=============== ============================================ ==============================
+``none``        is answered from the cassette                fails (the default: replay only)
+``once``        is answered from the cassette                fails if the file existed;
+                                                             otherwise goes live and is kept
+``new_episodes`` is answered from the cassette               goes live and is appended
+``all``         goes live; the new answer replaces the old   goes live and is appended
+``rewrite``     goes live                                    goes live; the file is replaced
+                                                             by exactly this run
+=============== ============================================ ==============================
+
+Identical requests are answered in the order they were recorded (the third identical
+``list issues`` call gets the third recorded answer). Replaying one recording twice is opt-in
+(``allow_repeats``). At the end, recordings never played are reported so the test can fail:
+a cassette that no longer matches what the code does is a test that no longer tests anything.
+
+Everything is redacted before it is kept (:mod:`crs.cassette._redact`), and the file is written
+only when something changed, atomically, under an exclusive lock so that parallel workers
+sharing a cassette cannot interleave their writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from crs import __version__
+from crs._options import parse_choice
+from crs.cassette._file import FORMAT, VERSION, read_cassette, write_cassette
+from crs.cassette._match import MatchRules, request_signature, tool_signature
+from crs.errors import CassetteMismatchError
+
+__all__ = ["Cassette", "RecordMode"]
+
+
+class RecordMode(StrEnum):
+    NONE = "none"
+    ONCE = "once"
+    NEW_EPISODES = "new_episodes"
+    ALL = "all"
+    REWRITE = "rewrite"
+
+
+class Cassette:
+    """The interactions of one cassette file and what this run did with them.
+
+    Args:
+        path: the ``.yaml`` (or ``.yaml.lz4``) file; it need not exist.
+        mode: a :class:`RecordMode` (or its name).
+        rules: how requests are matched; its redactor also cleans what is recorded.
+        allow_repeats: a recording may answer more than once.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        mode: RecordMode | str = RecordMode.NONE,
+        rules: MatchRules | None = None,
+        allow_repeats: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.mode = parse_choice(RecordMode, mode, "record mode")
+        self.rules = rules or MatchRules()
+        self.allow_repeats = allow_repeats
+        self._lock = threading.Lock()
+        self.existed = self.path.exists()
+        self.recorded: list[dict[str, Any]] = (
+            list(read_cassette(self.path)["interactions"]) if self.existed else []
+        )
+        self.play_counts = [0] * len(self.recorded)
+        self.new: list[dict[str, Any]] = []
+        self._replaced: dict[int, dict[str, Any]] = {}
+        self._signatures = [self._signature(i) for i in self.recorded]
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def replaying(self) -> bool:
+        """Whether matching requests are answered from the cassette."""
+        return self.mode in (RecordMode.NONE, RecordMode.ONCE, RecordMode.NEW_EPISODES)
+
+    @property
+    def can_record(self) -> bool:
+        """Whether a request without a recording may go out to the real service."""
+        if self.mode is RecordMode.NONE:
+            return False
+        return not (self.mode is RecordMode.ONCE and self.existed)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.new or self._replaced) or self.mode is RecordMode.REWRITE
+
+    def unplayed(self) -> list[int]:
+        """Indexes of recorded interactions this run never used."""
+        with self._lock:
+            return [i for i, count in enumerate(self.play_counts) if count == 0]
+
+    # -- playing ------------------------------------------------------------------------------
+
+    def find(self, kind: str, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The recorded interaction that answers ``request`` (counted as played), or ``None``.
+
+        ``kind`` is ``"http"`` (cassette-form request) or ``"tool"``. In ``all`` and ``rewrite``
+        modes nothing is answered from the cassette.
+        """
+        if not self.replaying:
+            return None
+        signature = self._request_signature(kind, request)
+        with self._lock:
+            candidates = [
+                i for i, known in enumerate(self._signatures) if known == (kind, signature)
+            ]
+            fresh = [i for i in candidates if self.play_counts[i] == 0]
+            chosen = (
+                fresh[0]
+                if fresh
+                else (candidates[-1] if candidates and self.allow_repeats else None)
+            )
+            if chosen is None:
+                return None
+            self.play_counts[chosen] += 1
+            return self.recorded[chosen]
+
+    def unmatched(self, describe: str) -> CassetteMismatchError:
+        """The error for a request that has no recording and may not be recorded."""
+        played = sum(1 for c in self.play_counts if c)
+        if not self.existed:
+            why = "the cassette does not exist"
+            hint = "record it: run this test with --crs-record-mode=once"
+        else:
+            why = (
+                f"no recorded interaction matches it ({len(self.recorded)} recorded, "
+                f"{played} already played)"
+            )
+            hint = (
+                "if the code now makes this call on purpose, record it with "
+                "--crs-record-mode=new_episodes (or rewrite the cassette with "
+                "--crs-record-mode=rewrite)"
+            )
+        return CassetteMismatchError(
+            f"{describe}: {why} [mode {self.mode.value}, cassette {self.path}]",
+            path=str(self.path),
+            hint=hint,
+        )
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def record(self, interaction: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep a live interaction (redacted); returns what was kept."""
+        clean = self.rules.redactor.interaction(interaction)
+        with self._lock:
+            if self.mode is RecordMode.ALL:
+                signature = self._signature(clean)
+                for index, known in enumerate(self._signatures):
+                    if known == signature and index not in self._replaced:
+                        self._replaced[index] = clean
+                        return clean
+            self.new.append(clean)
+        return clean
+
+    def document(self, on_disk: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The cassette as it should be written after this run.
+
+        ``on_disk`` is what the file holds *now*: another process may have appended to it
+        since this one loaded it (``new_episodes`` under xdist), and its additions are kept.
+        """
+        with self._lock:
+            if self.mode is RecordMode.REWRITE:
+                interactions = list(self.new)
+            elif self.mode is RecordMode.ALL:
+                kept = [self._replaced.get(i, item) for i, item in enumerate(self.recorded)]
+                interactions = kept + self.new
+            else:
+                interactions = list(self.recorded if on_disk is None else on_disk) + self.new
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "recorded_with": f"pytest-crs {__version__}",
+            "interactions": interactions,
+        }
+
+    def save(self) -> bool:
+        """Write the file if this run changed it; returns whether it was written."""
+        if not self.dirty or (self.mode is RecordMode.ONCE and self.existed):
+            return False
+        with _exclusive(self.path.parent):
+            on_disk = None
+            if self.path.exists() and self.mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES):
+                on_disk = list(read_cassette(self.path)["interactions"])
+            write_cassette(self.path, self.document(on_disk))
+        return True
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _signature(self, interaction: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        kind = "tool" if interaction.get("kind") == "tool" else "http"
+        return kind, self._request_signature(kind, interaction["request"])
+
+    def _request_signature(self, kind: str, request: Mapping[str, Any]) -> Any:
+        sign: Callable[[Mapping[str, Any], MatchRules], tuple[Any, ...]] = (
+            tool_signature if kind == "tool" else request_signature
+        )
+        return sign(request, self.rules)
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` while a cassette in it is merged and written.
+
+    POSIX ``flock`` on the directory itself, so no lock files litter ``cassettes/``. Where it
+    is unavailable the atomic rename still keeps each file whole.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock

@@ -80,6 +80,8 @@ class Cassette:
         )
         self.play_counts = [0] * len(self.recorded)
         self.new: list[dict[str, Any]] = []
+        self.mismatches: list[CassetteMismatchError] = []
+        """Every request refused for want of a recording, even if the caller swallowed it."""
         self._replaced: dict[int, dict[str, Any]] = {}
         self._signatures = [self._signature(i) for i in self.recorded]
 
@@ -133,7 +135,11 @@ class Cassette:
             return self.recorded[chosen]
 
     def unmatched(self, describe: str) -> CassetteMismatchError:
-        """The error for a request that has no recording and may not be recorded."""
+        """The error for a request that has no recording and may not be recorded.
+
+        It is also kept in :attr:`mismatches`, so the test fails even when the code under test
+        (an SDK's retry loop, a broad ``except``) swallows the exception.
+        """
         played = sum(1 for c in self.play_counts if c)
         if not self.existed:
             why = "the cassette does not exist"
@@ -148,11 +154,14 @@ class Cassette:
                 "--crs-record-mode=new_episodes (or rewrite the cassette with "
                 "--crs-record-mode=rewrite)"
             )
-        return CassetteMismatchError(
+        error = CassetteMismatchError(
             f"{describe}: {why} [mode {self.mode.value}, cassette {self.path}]",
             path=str(self.path),
             hint=hint,
         )
+        with self._lock:
+            self.mismatches.append(error)
+        return error
 
     # -- recording ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ what happened. The sync and async paths share everything but the attempt itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from crs.tools._cache import MISS, ResponseCache
 from crs.tools._execution import Execution
 from crs.tools._journal import Journal
 from crs.tools._result import ToolResult
+from crs.tools._seam import current_tool_seam
 
 __all__ = ["Limiters", "Pipeline"]
 
@@ -234,8 +236,7 @@ class Pipeline:
             limiter.acquire(call.app)
         with self._guard(call.app):
             try:
-                result = self.backend.execute(call.action, call.params, user_id=call.user_id)
-                return self._checked(call, result)
+                return self._checked(call, self._call_backend(call))
             except Exception as exc:
                 self._note_rate_limit(call.app, exc)
                 raise
@@ -247,11 +248,28 @@ class Pipeline:
             await limiter.aacquire(call.app)
         async with self._guard(call.app):
             try:
-                result = await self.backend.aexecute(call.action, call.params, user_id=call.user_id)
-                return self._checked(call, result)
+                return self._checked(call, await self._acall_backend(call))
             except Exception as exc:
                 self._note_rate_limit(call.app, exc)
                 raise
+
+    def _call_backend(self, call: _Call) -> ToolResult:
+        run = functools.partial(
+            self.backend.execute, call.action, call.params, user_id=call.user_id
+        )
+        seam = current_tool_seam()
+        if seam is not None and seam.handles(self.backend):
+            return seam.execute(call.app, call.action, call.params, call.user_id, run)
+        return run()
+
+    async def _acall_backend(self, call: _Call) -> ToolResult:
+        run = functools.partial(
+            self.backend.aexecute, call.action, call.params, user_id=call.user_id
+        )
+        seam = current_tool_seam()
+        if seam is not None and seam.handles(self.backend):
+            return await seam.aexecute(call.app, call.action, call.params, call.user_id, run)
+        return await run()
 
     def _guard(self, app: str) -> Any:
         return contextlib.nullcontext() if self.breaker is None else self.breaker.guard(app)

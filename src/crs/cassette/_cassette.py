@@ -36,7 +36,7 @@ from typing import Any
 
 from crs import __version__
 from crs._options import parse_choice
-from crs.cassette._file import FORMAT, VERSION, read_cassette, write_cassette
+from crs.cassette._file import FORMAT, VERSION, is_seam_call, read_cassette, write_cassette
 from crs.cassette._match import MatchRules, request_signature, tool_signature
 from crs.errors import CassetteMismatchError
 
@@ -84,6 +84,10 @@ class Cassette:
         """Every request refused for want of a recording, even if the caller swallowed it."""
         self._replaced: dict[int, dict[str, Any]] = {}
         self._signatures = [self._signature(i) for i in self.recorded]
+        self._index: dict[Any, list[int]] = {}
+        for position, known in enumerate(self._signatures):
+            self._index.setdefault(known, []).append(position)
+        self._cursor: dict[Any, int] = {}
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -119,17 +123,16 @@ class Cassette:
         if not self.replaying:
             return None
         signature = self._request_signature(kind, request)
+        key = (kind, signature)
         with self._lock:
-            candidates = [
-                i for i, known in enumerate(self._signatures) if known == (kind, signature)
-            ]
-            fresh = [i for i in candidates if self.play_counts[i] == 0]
-            chosen = (
-                fresh[0]
-                if fresh
-                else (candidates[-1] if candidates and self.allow_repeats else None)
-            )
-            if chosen is None:
+            candidates = self._index.get(key, [])
+            played = self._cursor.get(key, 0)  # identical requests are answered in order
+            if played < len(candidates):
+                chosen = candidates[played]
+                self._cursor[key] = played + 1
+            elif candidates and self.allow_repeats:
+                chosen = candidates[-1]
+            else:
                 return None
             self.play_counts[chosen] += 1
             return self.recorded[chosen]
@@ -213,7 +216,7 @@ class Cassette:
     # -- internals ----------------------------------------------------------------------------
 
     def _signature(self, interaction: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        kind = "tool" if interaction.get("kind") == "tool" else "http"
+        kind = "tool" if is_seam_call(interaction) else "http"
         return kind, self._request_signature(kind, interaction["request"])
 
     def _request_signature(self, kind: str, request: Mapping[str, Any]) -> Any:

@@ -26,7 +26,15 @@ import yaml
 from crs.cassette._body import decode_body
 from crs.errors import CassetteFormatError
 
-__all__ = ["FORMAT", "VERSION", "dump_text", "load_text", "read_cassette", "write_cassette"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "dump_text",
+    "is_seam_call",
+    "load_text",
+    "read_cassette",
+    "write_cassette",
+]
 
 FORMAT: Final = "crs-cassette"
 VERSION: Final = 1
@@ -167,9 +175,19 @@ def _interaction_problem(item: object) -> tuple[str, str] | None:
     for part in ("request", "response"):
         if not isinstance(item.get(part), Mapping):
             return f".{part}", "expected a mapping"
-    if kind == "tool":
+    if is_seam_call(item):
         return _tool_problem(item["request"], item["response"])
     return _http_problem(item["request"], item["response"])
+
+
+def is_seam_call(interaction: Mapping[str, Any]) -> bool:
+    """Whether an interaction is a Python tool call made at the adapter seam (not HTTP).
+
+    ``kind`` is only a label (an HTTP call to Composio is a ``tool`` too); the request's shape
+    decides: an HTTP request has a ``method``, a seam call an ``app``.
+    """
+    request = interaction.get("request")
+    return isinstance(request, Mapping) and "method" not in request and "app" in request
 
 
 def _http_problem(

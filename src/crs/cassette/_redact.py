@@ -149,7 +149,7 @@ class Redactor:
         """A redacted copy of a cassette interaction (HTTP or tool)."""
         redacted = dict(interaction)
         request, response = interaction["request"], interaction["response"]
-        if interaction.get("kind") == "tool":
+        if "app" in request and "method" not in request:  # a Python tool call at the seam
             redacted["request"] = {**request, "params": self.data(request.get("params", {}))}
             redacted["response"] = self.data(response)
         else:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -104,3 +105,36 @@ def _directory_in_effect() -> Path:
     if isinstance(directory, Path):
         return directory
     return Path(os.environ.get(_CACHE_ENV) or Path.home() / ".composio")
+
+
+def reset_core_caches() -> None:
+    """Forget every app and action composio-core has cached, in memory and on disk.
+
+    composio-core fetches an action's schema (``GET /api/v2/actions/{SLUG}``, ``GET
+    /api/v1/apps/{app}``) the first time a process uses it, then serves it from a module-level
+    dict and from files in its cache directory — which outlive the process. Which requests a
+    test makes therefore depends on what ran before it. Recording and replaying need the same
+    traffic every time, so the plugin starts each cassette from this cold state.
+
+    Only the private cache directory this module set up (``COMPOSIO_CACHE_DIR``) is touched on
+    disk, never a default ``~/.composio``; and nothing is done when the installed ``composio``
+    is the current SDK, which shares the import name.
+    """
+    loaded = "composio.client.enums.action" in sys.modules
+    if "composio" in sys.modules and not loaded:
+        return  # the current SDK is loaded: it has no such caches
+    for module_name, attribute in (
+        ("composio.client.enums.action", "_ACTION_CACHE"),
+        ("composio.client.enums.app", "_APP_CACHE"),
+        ("composio.client.enums.tag", "_TAG_CACHE"),
+        ("composio.client.enums.trigger", "_TRIGGER_CACHE"),
+    ):
+        cache = getattr(sys.modules.get(module_name), attribute, None)
+        if isinstance(cache, dict):
+            cache.clear()
+    chosen = os.environ.get(_CACHE_ENV)
+    directory = _directory_in_effect() if loaded else (Path(chosen) if chosen else None)
+    if directory is None or not (directory / _USER_DATA).exists():
+        return  # not a directory prepared by configure_offline: leave it alone
+    for folder in ("actions", "apps", "tags", "triggers"):
+        shutil.rmtree(directory / folder, ignore_errors=True)

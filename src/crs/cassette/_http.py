@@ -1,0 +1,214 @@
+"""HTTP record/replay on top of vcrpy's interception, with our cassette behind it.
+
+vcrpy knows how to step into httpx2 (openai 3.x's default client), httpx, requests/urllib3
+(composio-core) and aiohttp; it does that well, so we use its patchers and stubs as they are.
+Everything *behind* the interception is ours: vcrpy's stubs talk to a :class:`VcrBridge`, which
+answers from a :class:`~crs.cassette.Cassette` — agent-aware matching through an index instead
+of a scan of every recording with every matcher, redaction before anything is kept, bodies in
+the readable format, atomic writes — and raises our own error, naming the request and saying
+how to record it, when a request has no recording and may not get one.
+
+One thing vcrpy cannot do is replay a stream as a stream: its httpx stubs hand the client the
+whole body at once. While a bridge is active, the function that builds replayed httpx/httpx2
+responses is wrapped so that a recorded ``text/event-stream`` body is delivered one event per
+chunk, in order — code that consumes a stream incrementally behaves as it did live. (Requests
+and aiohttp replay a stream's bytes in one piece; none of the SDKs we target stream through
+them.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+from crs.cassette._body import decode_body, encode_body, sse_chunks
+from crs.cassette._cassette import Cassette
+from crs.cassette._match import normalise_url
+from crs.cassette._summary import label
+
+__all__ = ["VcrBridge", "intercepting"]
+
+# Headers that describe the transfer, not the content: recomputed on replay, never stored.
+_TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding"})
+
+
+class VcrBridge:
+    """The cassette interface vcrpy's stubs call (``can_play_response_for`` and friends)."""
+
+    skip_patchers: tuple[str, ...] = ("httplib", "boto3", "httplib2", "tornado")
+    custom_patches: tuple[Any, ...] = ()
+    write_protected = False  # refusals are raised by can_play_response_for, with our message
+    allow_playback_repeats = False
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.cassette = cassette
+        self._path = "CrsCassette"
+        self._answers: dict[int, dict[str, Any]] = {}
+        self.played = 0
+        self.recorded = 0
+
+    # -- what the stubs call -----------------------------------------------------------------
+
+    def can_play_response_for(self, request: Any) -> bool:
+        found = self.cassette.find("http", to_request(request))
+        if found is not None:
+            self._answers[id(request)] = found
+            return True
+        if not self.cassette.can_record:
+            raise self.cassette.unmatched(describe(request))
+        return False
+
+    def play_response(self, request: Any) -> dict[str, Any]:
+        interaction = self._answers.pop(id(request), None)
+        if interaction is None:  # aiohttp's redirect path asks without asking first
+            if not self.can_play_response_for(request):
+                raise self.cassette.unmatched(describe(request))
+            interaction = self._answers.pop(id(request))
+        self.played += 1
+        return to_vcr_response(interaction["response"])
+
+    def append(self, request: Any, response: Mapping[str, Any]) -> None:
+        ours = {"request": to_request(request), "response": from_vcr_response(response)}
+        kind, summary = label(ours["request"], ours["response"])
+        self.cassette.record({"kind": kind, "summary": summary, **ours})
+        self.recorded += 1
+
+    def filter_request(self, request: Any) -> Any:
+        return request
+
+    def find_requests_with_most_matches(
+        self, request: Any
+    ) -> list[tuple[Any, list[Any], list[Any]]]:
+        return [(request, [], [])]
+
+    def __len__(self) -> int:
+        return len(self.cassette.recorded)
+
+
+@contextlib.contextmanager
+def intercepting(bridge: VcrBridge) -> Iterator[VcrBridge]:
+    """Route httpx2, httpx, requests and aiohttp through ``bridge`` for the block."""
+    from vcr.patch import CassettePatcherBuilder
+    from vcr.stubs import httpx_stubs
+
+    original = httpx_stubs._deserialize_response
+    with contextlib.ExitStack() as stack:
+        for patcher in CassettePatcherBuilder(bridge).build():
+            stack.enter_context(patcher)
+        httpx_stubs._deserialize_response = _streaming(original)
+        stack.callback(setattr, httpx_stubs, "_deserialize_response", original)
+        yield bridge
+
+
+# -- conversions -----------------------------------------------------------------------------
+
+
+def to_request(request: Any) -> dict[str, Any]:
+    """A vcrpy request in cassette form (URL normalised, body readable)."""
+    headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+    body = request.body
+    if isinstance(body, (dict, list)):  # aiohttp's json= arrives unserialised
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    return {
+        "method": str(request.method).upper(),
+        "url": normalise_url(str(request.uri)),
+        "headers": headers,
+        "body": encode_body(body or None, headers.get("content-type")),
+    }
+
+
+def from_vcr_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded vcrpy response in cassette form: decompressed, readable, transfer headers gone."""
+    from vcr.filters import decode_response
+
+    decoded = decode_response(dict(response))
+    headers: dict[str, Any] = {}
+    for name, value in (decoded.get("headers") or {}).items():
+        if name.lower() in _TRANSFER_HEADERS:
+            continue
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        headers[name.lower()] = values[0] if len(values) == 1 else values
+    status = decoded["status"]
+    raw = (decoded.get("body") or {}).get("string")
+    if isinstance(raw, str):
+        raw = raw.encode()
+    content_type = headers.get("content-type")
+    return {
+        "status": int(status["code"]),
+        "reason": status.get("message") or "",
+        "headers": headers,
+        "body": encode_body(raw, content_type if isinstance(content_type, str) else None),
+    }
+
+
+def to_vcr_response(response: Mapping[str, Any]) -> dict[str, Any]:
+    """A cassette response as vcrpy's stubs build replies from (plus its SSE events)."""
+    body = response.get("body")
+    raw = decode_body(body)
+    headers = {
+        name: list(value) if isinstance(value, list) else [value]
+        for name, value in (response.get("headers") or {}).items()
+    }
+    headers["content-length"] = [str(len(raw))]
+    status = int(response["status"])
+    reason = response.get("reason") or _phrase(status)
+    reply: dict[str, Any] = {
+        "status": {"code": status, "message": reason},
+        "headers": headers,
+        "body": {"string": raw},
+    }
+    if isinstance(body, Mapping) and "sse" in body:
+        reply["crs_chunks"] = sse_chunks(body)
+    return reply
+
+
+def describe(request: Any) -> str:
+    """A request as an error message shows it: method, URL and the start of the body."""
+    ours = to_request(request)
+    body = ours["body"]
+    shown = ""
+    if isinstance(body, Mapping) and "json" in body:
+        shown = " " + json.dumps(body["json"], sort_keys=True)[:200]
+    return f"{ours['method']} {ours['url']}{shown}"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+def _streaming(build: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Wrap vcrpy's httpx response builder so recorded event streams replay event by event."""
+
+    def build_streaming(vcr_response: Mapping[str, Any], httpx_module: Any) -> Any:
+        response = build(vcr_response, httpx_module)
+        chunks = vcr_response.get("crs_chunks")
+        if chunks:
+            response.stream = _chunk_stream(httpx_module, list(chunks))
+        return response
+
+    return build_streaming
+
+
+def _chunk_stream(httpx_module: Any, chunks: list[bytes]) -> Any:
+    class ChunkStream(httpx_module.SyncByteStream, httpx_module.AsyncByteStream):  # type: ignore[misc]
+        """One recorded event per chunk, for sync and async clients alike."""
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield from chunks
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+    return ChunkStream()

@@ -27,6 +27,7 @@ __all__ = [
     "CrsError",
     "CrsTimeoutError",
     "MetadataError",
+    "NetworkBlockedError",
     "RetryError",
     "StoreCapacityError",
     "StoreClosedError",
@@ -269,3 +270,15 @@ class CassetteFormatError(CassetteError, ValueError):
 
 class CassetteMismatchError(CassetteError, LookupError):
     """A request has no recorded match in the cassette (and the record mode may not add one)."""
+
+
+class NetworkBlockedError(CrsError, ConnectionError):
+    """Code under test tried to reach a non-loopback host while only replaying is allowed.
+
+    Also a builtin :class:`ConnectionError`, so HTTP libraries report it as the connection
+    failure it is; ``host`` is the address that was refused.
+    """
+
+    def __init__(self, message: str, *, host: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host

@@ -30,17 +30,9 @@ def test_other_hosts_are_refused_before_any_packet() -> None:
 
 def test_loopback_still_works_and_everything_is_restored() -> None:
     original = socket.socket.connect
-    with Sandbox() as sandbox, loopback_only() as refused:
-        import httpx
-
-        with httpx.Client() as client:
-            assert (
-                client.get(
-                    sandbox.url + "/v1/models",
-                    headers={"Authorization": f"Bearer {sandbox.api_key}"},
-                ).status_code
-                == 200
-            )
+    with Sandbox() as sandbox, loopback_only() as refused, httpx.Client() as client:
+        auth = {"Authorization": f"Bearer {sandbox.api_key}"}
+        assert client.get(sandbox.url + "/v1/models", headers=auth).status_code == 200
         assert socket.getaddrinfo("localhost", 80)
     assert refused == []
     assert socket.socket.connect is original

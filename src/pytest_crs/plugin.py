@@ -10,29 +10,56 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from crs._composio_offline import configure_offline
 from crs.auth import CredentialVault
+from crs.cassette._cassette import RecordMode
 from crs.clock import VirtualClock, use_clock
 from crs.store import ContextReferenceStore
 from crs.tools import ComposioAdapter, ToolBackend
+from pytest_crs._cassettes import CALL_REPORT, STATS, CassetteStats, crs_cassette, crs_config
 
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
 
+OFFLINE_DIR: pytest.StashKey[str] = pytest.StashKey()
+
 __all__ = [
     "crs_adapter",
+    "crs_cassette",
     "crs_clock",
+    "crs_config",
     "crs_sandbox",
     "crs_sandbox_server",
     "crs_store",
     "crs_tool_backend",
     "crs_vault",
+    "pytest_addoption",
     "pytest_configure",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+    "pytest_testnodedown",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("crs", "pytest-crs")
+    group.addoption(
+        "--crs-record-mode",
+        dest="crs_record_mode",
+        choices=[mode.value for mode in RecordMode],
+        default=None,
+        help="what crs cassettes do with requests: none (replay only, the default), once, "
+        "new_episodes, all, rewrite",
+    )
+    parser.addini("crs_record_mode", "default cassette record mode (none)", default="none")
+    parser.addini(
+        "crs_cassette_dir", "directory of cassettes, relative to the rootdir", default="cassettes"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,9 +70,64 @@ def pytest_configure(config: pytest.Config) -> None:
     The cache directory is per user and reused across runs (composio's exit hooks write to it
     after pytest is done, so it must outlive the session). Settings the user made win.
     """
-    del config
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
-    configure_offline(Path(tempfile.gettempdir()) / f"pytest-crs-composio-{uid}")
+    directory = configure_offline(Path(tempfile.gettempdir()) / f"pytest-crs-composio-{uid}")
+    config.stash[OFFLINE_DIR] = str(directory)
+    config.addinivalue_line(
+        "markers",
+        "crs_cassette(name=None, **options): record/replay this test's LLM, tool and HTTP calls "
+        "in cassettes/<module>/<test>.yaml (options: see the crs_config fixture)",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Any:
+    """Keep the call phase's report, so a cassette knows whether its test passed."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_REPORT] = report
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _crs_cassette_marker(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``crs_cassette`` get their cassette without asking for the fixture."""
+    if request.node.get_closest_marker("crs_cassette") is not None:
+        request.getfixturevalue("crs_cassette")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker, hand this worker's cassette counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    stats = session.config.stash.get(STATS, None)
+    if workeroutput is not None and stats is not None:
+        workeroutput["crs_cassettes"] = stats.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller, add up what each worker's cassettes did."""
+    del error
+    counts = getattr(node, "workeroutput", {}).get("crs_cassettes")
+    if counts:
+        node.config.stash.setdefault(STATS, CassetteStats()).add(counts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """What the cassettes did (when any ran), and the composio-core offline setup in use."""
+    stats = config.stash.get(STATS, None)
+    offline = f"composio-core kept offline: COMPOSIO_CACHE_DIR={config.stash.get(OFFLINE_DIR, '?')}"
+    if stats is not None and any(stats.as_dict().values()):
+        terminalreporter.write_sep("-", "crs cassettes")
+        terminalreporter.write_line(
+            f"{stats.replayed} replayed, {stats.recorded} recorded, {stats.rewritten} rewritten; "
+            f"interactions: {stats.played} played, {stats.new} new, {stats.unused} unused"
+        )
+        for path in stats.files:
+            terminalreporter.write_line(f"  wrote {path}")
+        terminalreporter.write_line(offline)
+    elif config.getoption("verbose") > 0:
+        terminalreporter.write_line(f"crs: {offline}")
 
 
 @pytest.fixture
@@ -109,9 +191,7 @@ def crs_tool_backend(request: pytest.FixtureRequest) -> ToolBackend:
 
 
 @pytest.fixture
-def crs_adapter(
-    crs_store: ContextReferenceStore, crs_tool_backend: ToolBackend
-) -> ComposioAdapter:
+def crs_adapter(crs_store: ContextReferenceStore, crs_tool_backend: ToolBackend) -> ComposioAdapter:
     """A :class:`~crs.tools.ComposioAdapter` over ``crs_store`` and ``crs_tool_backend``.
 
     Default retry policy, no vault, no cache, no rate limits: build your own adapter from the
@@ -156,8 +236,7 @@ def crs_sandbox(crs_sandbox_server: Sandbox) -> Iterator[Sandbox]:
     yield crs_sandbox_server
     problems = [*crs_sandbox_server.unused_script_turns()]
     problems += [
-        f"the fault {rule.describe()} never fired"
-        for rule in crs_sandbox_server.unfired_faults()
+        f"the fault {rule.describe()} never fired" for rule in crs_sandbox_server.unfired_faults()
     ]
     crs_sandbox_server.reset()
     crs_sandbox_server.close_clients()

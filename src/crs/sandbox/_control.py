@@ -33,7 +33,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         options = dict(body)
         kind = options.pop("kind", None)
         if not isinstance(kind, str):
-            return _refused("the fault needs 'kind', e.g. {\"kind\": \"rate_limit\"}")
+            return _refused('the fault needs \'kind\', e.g. {"kind": "rate_limit"}')
         try:
             rule = state.faults.add(build_rule(kind, **options))
         except CrsError as exc:

@@ -95,8 +95,10 @@ class FaultRule:
 
     def matches(self, api: str, method: str, path: str, tool: str | None) -> bool:
         """Whether a request falls under this rule (ignoring how many times it has fired)."""
-        if self.api is not None and self.api != api and not (
-            self.api == "composio" and api.startswith("composio")
+        if (
+            self.api is not None
+            and self.api != api
+            and not (self.api == "composio" and api.startswith("composio"))
         ):
             return False
         if self.method is not None and self.method != method.upper():

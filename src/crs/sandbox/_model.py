@@ -281,8 +281,9 @@ def default_turn(conversation: Conversation) -> AssistantTurn:
     if results:
         return AssistantTurn(text=_summary(results))
     last_user = next((m.text for m in reversed(conversation.messages) if m.role == "user"), "")
-    return AssistantTurn(text=f"This is the crs sandbox model ({conversation.model}). "
-                         f"You said: {last_user}")
+    return AssistantTurn(
+        text=f"This is the crs sandbox model ({conversation.model}). You said: {last_user}"
+    )
 
 
 def _invent(schema: Mapping[str, Any], seed: str, what: str) -> Any:
@@ -303,8 +304,10 @@ def _tools_to_call(conversation: Conversation) -> list[ToolSpec]:
         return [] if conversation.tool_choice in already else forced
     called = _called_names(conversation)
     remaining = [tool for tool in conversation.tools if tool.name not in called]
-    if not remaining and conversation.tool_choice == "required" and not _trailing_tool_results(
-        conversation
+    if (
+        not remaining
+        and conversation.tool_choice == "required"
+        and not _trailing_tool_results(conversation)
     ):
         remaining = [conversation.tools[0]]
     return remaining if conversation.parallel_tool_calls else remaining[:1]

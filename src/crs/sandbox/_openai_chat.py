@@ -97,8 +97,9 @@ def parse_request(body: Mapping[str, Any], session: str | None, seed: int) -> Co
     model = require_text(body, "model")
     n = body.get("n", 1)
     if n not in (None, 1):
-        raise BadRequest(f"Invalid value for 'n': the sandbox generates one choice, got {n!r}.",
-                         param="n")
+        raise BadRequest(
+            f"Invalid value for 'n': the sandbox generates one choice, got {n!r}.", param="n"
+        )
     messages = tuple(
         _message(raw, f"messages[{index}]")
         for index, raw in enumerate(require_list(body, "messages"))
@@ -239,8 +240,12 @@ class _Completion:
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": "", "refusal": None}]
         deltas += [{"content": piece} for piece in pieces(self._text or "")]
         for index, (call_id, call) in enumerate(self._calls):
-            head = {"index": index, "id": call_id, "type": "function",
-                    "function": {"name": call.name, "arguments": ""}}
+            head = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
             deltas.append({"tool_calls": [head]})
             deltas += [
                 {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}

@@ -81,6 +81,7 @@ class OpenAIFamily:
 
 FAMILY = OpenAIFamily()
 
+
 def authorized(api_key: str) -> Callable[[Handler], Handler]:
     """Wrap a route so it answers 401 unless ``Authorization: Bearer <api_key>`` is sent."""
 

@@ -203,8 +203,12 @@ class _Rendered:
                     "status": "completed",
                     "role": "assistant",
                     "content": [
-                        {"type": "output_text", "text": turn.text, "annotations": [],
-                         "logprobs": []}
+                        {
+                            "type": "output_text",
+                            "text": turn.text,
+                            "annotations": [],
+                            "logprobs": [],
+                        }
                     ],
                 }
             )
@@ -291,8 +295,12 @@ def _item_events(index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
                 {"type": "response.function_call_arguments.delta", **where, "delta": piece}
                 for piece in pieces(arguments, width=16)
             ),
-            {"type": "response.function_call_arguments.done", **where, "arguments": arguments,
-             "name": item["name"]},
+            {
+                "type": "response.function_call_arguments.done",
+                **where,
+                "arguments": arguments,
+                "name": item["name"],
+            },
             {"type": "response.output_item.done", "output_index": index, "item": item},
         ]
     part = item["content"][0]

@@ -36,9 +36,7 @@ class ToolBackend(Protocol):
         """Run ``action`` with ``params`` on behalf of ``user_id``."""
         ...
 
-    async def aexecute(
-        self, action: str, params: Mapping[str, Any], *, user_id: str
-    ) -> ToolResult:
+    async def aexecute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
         """The same, without blocking the event loop."""
         ...
 
@@ -60,9 +58,7 @@ class _ComposioSdk(ABC):
     def execute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
         """Run the action on the calling thread."""
 
-    async def aexecute(
-        self, action: str, params: Mapping[str, Any], *, user_id: str
-    ) -> ToolResult:
+    async def aexecute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
         return await asyncio.to_thread(self.execute, action, params, user_id=user_id)
 
 
@@ -175,9 +171,7 @@ class CallableBackend:
             )
         return _as_result(self._call(action, params, user_id))
 
-    async def aexecute(
-        self, action: str, params: Mapping[str, Any], *, user_id: str
-    ) -> ToolResult:
+    async def aexecute(self, action: str, params: Mapping[str, Any], *, user_id: str) -> ToolResult:
         function = self._function(action)
         if inspect.iscoroutinefunction(function):
             awaitable: Awaitable[Any] = self._call(action, params, user_id)

@@ -14,7 +14,8 @@
    reads), and return an :class:`~crs.tools.Execution`.
 
 Failures are outcomes, not exceptions (see :mod:`crs.tools._execution`). Two kinds of exception
-escape: :class:`~crs.errors.ConfigError` (a bug in the call: recorded, then raised) and
+escape: :class:`~crs.errors.ConfigError` and :class:`~crs.errors.CassetteError` (a bug in the
+call, or a test harness refusing it — an unrecorded call while replaying: recorded, then raised) and
 ``BaseException``\\ s such as cancellation, which leave the intent without a record — exactly
 what happened. The sync and async paths share everything but the attempt itself.
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crs.clock import Clock, resolve_clock
-from crs.errors import ConfigError, CredentialError, RetryError
+from crs.errors import CassetteError, ConfigError, CredentialError, RetryError
 from crs.resilience import (
     CircuitBreaker,
     Classification,
@@ -308,7 +309,7 @@ class Pipeline:
             verdict = classify(error)
         text = redact_secrets(str(error)) or type(error).__name__
         execution = self._record(call, ToolResult(False, None, text, None, verdict))
-        if isinstance(error, ConfigError):
+        if isinstance(error, (ConfigError, CassetteError)):  # the call or the harness is wrong
             raise error
         return execution
 

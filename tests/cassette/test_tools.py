@@ -11,7 +11,7 @@ import pytest
 from crs import ContextReferenceStore
 from crs.cassette._cassette import Cassette
 from crs.cassette._tools import RecordedToolError, ToolRecorder
-from crs.errors import CassetteError
+from crs.errors import CassetteError, CassetteMismatchError
 from crs.resilience import Classification, ErrorType, classify
 from crs.tools import CallableBackend, ComposioAdapter, ToolResult
 from crs.tools._seam import installed_tool_seam
@@ -68,11 +68,15 @@ def test_an_unrecorded_call_is_refused_and_remembered(
     cassette = Cassette(tmp_path / "none.yaml")
     adapter = ComposioAdapter(crs_store, CallableBackend({"lookup": Shop().lookup}))
 
-    with installed_tool_seam(ToolRecorder(cassette)):
-        execution = adapter.execute_tool_with_context("shop", "lookup", {"order_id": 1}, "u1")
+    with (
+        installed_tool_seam(ToolRecorder(cassette)),
+        pytest.raises(CassetteMismatchError) as caught,
+    ):
+        adapter.execute_tool_with_context("shop", "lookup", {"order_id": 1}, "u1")
 
-    assert not execution.successful
-    assert len(cassette.mismatches) == 1  # the plugin fails the test with this at teardown
+    assert cassette.mismatches == [caught.value]  # the plugin also fails the test at teardown
+    (recorded,) = adapter.get_execution_history()  # and the adapter's journal says what happened
+    assert recorded.error_type is ErrorType.UNKNOWN
     assert "tool call shop lookup for user 'u1'" in str(cassette.mismatches[0])
 
 

@@ -28,6 +28,7 @@ from crs.cassette._body import decode_body, encode_body, sse_chunks
 from crs.cassette._cassette import Cassette
 from crs.cassette._match import normalise_url
 from crs.cassette._summary import label
+from crs.clock import resolve_clock
 
 __all__ = ["VcrBridge", "intercepting"]
 
@@ -47,6 +48,7 @@ class VcrBridge:
         self.cassette = cassette
         self._path = "CrsCassette"
         self._answers: dict[int, dict[str, Any]] = {}
+        self._started: dict[int, float] = {}
         self.played = 0
         self.recorded = 0
 
@@ -59,6 +61,7 @@ class VcrBridge:
             return True
         if not self.cassette.can_record:
             raise self.cassette.unmatched(describe(request))
+        self._started[id(request)] = resolve_clock(None).monotonic()
         return False
 
     def play_response(self, request: Any) -> dict[str, Any]:
@@ -73,7 +76,10 @@ class VcrBridge:
     def append(self, request: Any, response: Mapping[str, Any]) -> None:
         ours = {"request": to_request(request), "response": from_vcr_response(response)}
         kind, summary = label(ours["request"], ours["response"])
-        self.cassette.record({"kind": kind, "summary": summary, **ours})
+        started = self._started.pop(id(request), None)
+        elapsed = None if started is None else resolve_clock(None).monotonic() - started
+        timing = {} if elapsed is None else {"duration_ms": round(elapsed * 1000, 3)}
+        self.cassette.record({"kind": kind, "summary": summary, **timing, **ours})
         self.recorded += 1
 
     def filter_request(self, request: Any) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from crs.cassette._cassette import Cassette
+from crs.clock import resolve_clock
 from crs.errors import CassetteError, CrsError
 from crs.resilience import Classification, ErrorType, classify
 from crs.store._codec import serialize
@@ -51,12 +52,13 @@ class ToolRecorder:
         answer = self._replayed(request)
         if answer is not None:
             return answer
+        started = resolve_clock(None).monotonic()
         try:
             result = run()
         except Exception as exc:
-            self._record(request, _raised(exc))
+            self._record(request, _raised(exc), started)
             raise
-        self._record(request, _returned(result))
+        self._record(request, _returned(result), started)
         return result
 
     async def aexecute(
@@ -71,12 +73,13 @@ class ToolRecorder:
         answer = self._replayed(request)
         if answer is not None:
             return answer
+        started = resolve_clock(None).monotonic()
         try:
             result = await run()
         except Exception as exc:
-            self._record(request, _raised(exc))
+            self._record(request, _raised(exc), started)
             raise
-        self._record(request, _returned(result))
+        self._record(request, _returned(result), started)
         return result
 
     def _replayed(self, request: dict[str, Any]) -> ToolResult | None:
@@ -91,7 +94,7 @@ class ToolRecorder:
             )
         return None
 
-    def _record(self, request: dict[str, Any], response: dict[str, Any]) -> None:
+    def _record(self, request: dict[str, Any], response: dict[str, Any], started: float) -> None:
         try:
             serialize([response])
         except CrsError as exc:  # ContentTypeError: not JSON-faithful
@@ -106,6 +109,7 @@ class ToolRecorder:
             {
                 "kind": "tool",
                 "summary": f"{request['app']} {request['action']}: {outcome}",
+                "duration_ms": round((resolve_clock(None).monotonic() - started) * 1000, 3),
                 "request": request,
                 "response": response,
             }

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from crs.cassette._cli import cassette
 from crs.clock import VirtualClock
 from crs.errors import ContextEvictedError, ContextExpiredError
 from crs.store import ContextReferenceStore
@@ -200,6 +201,9 @@ def _show_eviction(store: ContextReferenceStore, refs: list[str], cache_size: in
 def _capacity_evictions(store: ContextReferenceStore) -> int:
     evictions = store.get_cache_stats()["evictions"]
     return int(evictions["capacity"])
+
+
+main.add_command(cassette)
 
 
 @main.command()

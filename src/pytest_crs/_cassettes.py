@@ -30,6 +30,7 @@ import pytest
 from crs._composio_offline import reset_core_caches
 from crs._options import reject_unknown_keys
 from crs.cassette._cassette import Cassette, RecordMode
+from crs.cassette._cli import PLAYS_KEY, file_digest
 from crs.cassette._match import MatchRules
 from crs.cassette._network import loopback_only
 from crs.cassette._redact import Redactor
@@ -230,8 +231,27 @@ def _finish(
             stats.recorded += 1
     elif existed:
         stats.replayed += 1
+    if not cassette.can_record and existed:
+        _remember_plays(request.config, cassette)
     stats.played += sum(1 for count in cassette.play_counts if count)
     stats.new += len(cassette.new)
     stats.unused += len(unused)
     if problems:  # shown even when the test failed: it is usually why it failed
         pytest.fail(f"crs_cassette {cassette.path.name}: " + "; ".join(problems), pytrace=False)
+
+
+def _remember_plays(config: pytest.Config, cassette: Cassette) -> None:
+    """Keep which interactions this replay used, for ``crs cassette prune``."""
+    cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+    try:
+        relative = cassette.path.resolve().relative_to(Path(config.rootpath).resolve())
+    except ValueError:
+        return
+    if cache is not None:
+        cache.set(
+            f"{PLAYS_KEY}/{relative.as_posix()}",
+            {
+                "sha256": file_digest(cassette.path),
+                "played": [i for i, count in enumerate(cassette.play_counts) if count],
+            },
+        )

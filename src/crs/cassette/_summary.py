@@ -43,7 +43,7 @@ def _json(body: Any) -> Any:
 def _llm_summary(path: str, request_body: Any, response_body: Any, status: Any) -> str:
     sent = _json(request_body)
     model = sent.get("model", "?") if isinstance(sent, Mapping) else "?"
-    endpoint = path.rsplit("/", 2)[-1] if path.endswith("completions") else path.rsplit("/", 1)[-1]
+    endpoint = "chat" if path.endswith("chat/completions") else path.rsplit("/", 1)[-1]
     head = f"{model} {endpoint}"
     if status != 200:
         return f"{head} -> HTTP {status}"

@@ -49,3 +49,11 @@ def test_adapter_bench_runs_and_reports_every_case(capsys: pytest.CaptureFixture
     for label in ("python tool, memory store", "python tool, disk store", "cache hit",
                   "via sandbox"):
         assert label in out
+
+
+def test_replay_bench_runs_and_reports_every_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_bench("replay_bench", ["--interactions", "10", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for label in ("YAML parsed", "parse cache warm", "vcrpy as pytest-recording", "floor",
+                  "crs vs vcrpy"):
+        assert label in out

@@ -112,7 +112,8 @@ def reset_core_caches() -> None:
 
     composio-core fetches an action's schema (``GET /api/v2/actions/{SLUG}``, ``GET
     /api/v1/apps/{app}``) the first time a process uses it, then serves it from a module-level
-    dict and from files in its cache directory — which outlive the process. Which requests a
+    dict and from files in its cache directory — which outlive the process; and it checks each
+    API key once per process (``GET /api/v1/client/auth/client_info``). Which requests a
     test makes therefore depends on what ran before it. Recording and replaying need the same
     traffic every time, so the plugin starts each cassette from this cold state.
 
@@ -128,9 +129,10 @@ def reset_core_caches() -> None:
         ("composio.client.enums.app", "_APP_CACHE"),
         ("composio.client.enums.tag", "_TAG_CACHE"),
         ("composio.client.enums.trigger", "_TRIGGER_CACHE"),
+        ("composio.client", "_valid_keys"),  # API keys already checked (client_info)
     ):
         cache = getattr(sys.modules.get(module_name), attribute, None)
-        if isinstance(cache, dict):
+        if isinstance(cache, (dict, set)):
             cache.clear()
     chosen = os.environ.get(_CACHE_ENV)
     directory = _directory_in_effect() if loaded else (Path(chosen) if chosen else None)

@@ -59,6 +59,19 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 
 
+def _scoped(pattern: re.Pattern[str]) -> str:
+    """A pattern's source with its leading global flags turned into a scoped group."""
+    match = re.match(r"\(\?([a-z]+)\)", pattern.pattern)
+    if match is None:
+        return f"(?:{pattern.pattern})"
+    return f"(?{match[1]}:{pattern.pattern[match.end() :]})"
+
+
+# One pass that finds whether *any* pattern matches: most text holds no secret, and one search
+# is far cheaper than running every substitution.
+_ANY_SECRET = re.compile("|".join(_scoped(pattern) for pattern, _ in _SECRET_PATTERNS))
+
+
 def redact_secrets(text: str) -> str:
     """``text`` with anything that looks like a credential replaced by ``[REDACTED]``.
 
@@ -66,6 +79,8 @@ def redact_secrets(text: str) -> str:
     its query, OpenAI's "Incorrect API key provided: sk-..."), and details end up in logs,
     cassettes and reports. Over-redacting a harmless word is cheap; leaking a key is not.
     """
+    if _ANY_SECRET.search(text) is None:
+        return text
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text

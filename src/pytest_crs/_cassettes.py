@@ -101,6 +101,7 @@ def crs_cassette(request: pytest.FixtureRequest, crs_config: dict[str, Any]) -> 
         mode=options["record_mode"],
         rules=_rules(options),
         allow_repeats=bool(options.get("allow_repeats", False)),
+        parsed_cache=_parsed_cache(request.config),
     )
     from crs.cassette._http import VcrBridge, intercepting  # needs the 'record' extra
 
@@ -255,3 +256,9 @@ def _remember_plays(config: pytest.Config, cassette: Cassette) -> None:
                 "played": [i for i, count in enumerate(cassette.play_counts) if count],
             },
         )
+
+
+def _parsed_cache(config: pytest.Config) -> Path | None:
+    """Where parsed cassettes are kept between runs (``None`` without the cache plugin)."""
+    cache = getattr(config, "cache", None)
+    return None if cache is None else Path(cache.mkdir("crs-parsed-cassettes"))

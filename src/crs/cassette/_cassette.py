@@ -37,7 +37,7 @@ from typing import Any
 from crs import __version__
 from crs._options import parse_choice
 from crs.cassette._file import FORMAT, VERSION, is_seam_call, read_cassette, write_cassette
-from crs.cassette._match import MatchRules, request_signature, tool_signature
+from crs.cassette._match import MatchRules, live_signature, request_signature, tool_signature
 from crs.errors import CassetteMismatchError
 
 __all__ = ["Cassette", "RecordMode"]
@@ -59,6 +59,8 @@ class Cassette:
         mode: a :class:`RecordMode` (or its name).
         rules: how requests are matched; its redactor also cleans what is recorded.
         allow_repeats: a recording may answer more than once.
+        parsed_cache: a directory where parsed cassettes are kept between runs (see
+            :func:`crs.cassette._file.read_cassette`).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Cassette:
         mode: RecordMode | str = RecordMode.NONE,
         rules: MatchRules | None = None,
         allow_repeats: bool = False,
+        parsed_cache: Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.mode = parse_choice(RecordMode, mode, "record mode")
@@ -76,7 +79,9 @@ class Cassette:
         self._lock = threading.Lock()
         self.existed = self.path.exists()
         self.recorded: list[dict[str, Any]] = (
-            list(read_cassette(self.path)["interactions"]) if self.existed else []
+            list(read_cassette(self.path, parsed_cache=parsed_cache)["interactions"])
+            if self.existed
+            else []
         )
         self.play_counts = [0] * len(self.recorded)
         self.new: list[dict[str, Any]] = []
@@ -114,6 +119,14 @@ class Cassette:
 
     # -- playing ------------------------------------------------------------------------------
 
+    def find_live(
+        self, method: str, url: str, headers: Mapping[str, Any], body: bytes | None
+    ) -> dict[str, Any] | None:
+        """:meth:`find` for a live HTTP request given by its parts (the fast path)."""
+        if not self.replaying:
+            return None
+        return self._take(("http", live_signature(method, url, headers, body, self.rules)))
+
     def find(self, kind: str, request: Mapping[str, Any]) -> dict[str, Any] | None:
         """The recorded interaction that answers ``request`` (counted as played), or ``None``.
 
@@ -122,8 +135,10 @@ class Cassette:
         """
         if not self.replaying:
             return None
-        signature = self._request_signature(kind, request)
-        key = (kind, signature)
+        return self._take((kind, self._request_signature(kind, request)))
+
+    def _take(self, key: tuple[str, Any]) -> dict[str, Any] | None:
+        """The next unplayed recording with this signature (or the last, with repeats)."""
         with self._lock:
             candidates = self._index.get(key, [])
             played = self._cursor.get(key, 0)  # identical requests are answered in order

@@ -14,6 +14,8 @@ never half of one. ``.yaml.lz4`` files hold the same YAML in an lz4 frame, for l
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -89,9 +91,32 @@ def load_text(text: str, *, path: str = "<cassette>") -> dict[str, Any]:
     return document  # type: ignore[no-any-return]
 
 
-def read_cassette(path: Path) -> dict[str, Any]:
-    """Load a cassette file (``.yaml`` or ``.yaml.lz4``)."""
+def read_cassette(path: Path, *, parsed_cache: Path | None = None) -> dict[str, Any]:
+    """Load a cassette file (``.yaml`` or ``.yaml.lz4``).
+
+    Parsing YAML is the slowest part of a replay. With ``parsed_cache`` (a directory, e.g. in
+    ``.pytest_cache``), the checked document is also kept there as JSON under the digest of the
+    file's bytes, and read from there while the file is unchanged: JSON is plain data, so the
+    cache can never construct objects either.
+    """
     raw = path.read_bytes()
+    cached = None
+    if parsed_cache is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        cached = parsed_cache / f"{digest}.v{VERSION}.json"
+        with contextlib.suppress(OSError, ValueError):
+            document: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+            return document
+    document = _parse(path, raw)
+    if cached is not None:
+        text = json.dumps(document, ensure_ascii=False)
+        if json.loads(text) == document:  # only documents JSON holds exactly are cached
+            with contextlib.suppress(OSError):
+                _atomic_write(cached, text.encode("utf-8"))
+    return document
+
+
+def _parse(path: Path, raw: bytes) -> dict[str, Any]:
     if path.name.endswith(COMPRESSED_SUFFIX):
         try:
             raw = lz4.frame.decompress(raw)
@@ -117,6 +142,10 @@ def write_cassette(path: Path, document: Mapping[str, Any]) -> None:
     data = dump_text(document).encode("utf-8")
     if path.name.endswith(COMPRESSED_SUFFIX):
         data = lz4.frame.compress(data)
+    _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -55,7 +55,9 @@ class VcrBridge:
     # -- what the stubs call -----------------------------------------------------------------
 
     def can_play_response_for(self, request: Any) -> bool:
-        found = self.cassette.find("http", to_request(request))
+        found = self.cassette.find_live(
+            str(request.method), str(request.uri), request.headers, _raw_body(request)
+        )
         if found is not None:
             self._answers[id(request)] = found
             return True
@@ -112,14 +114,19 @@ def intercepting(bridge: VcrBridge) -> Iterator[VcrBridge]:
 # -- conversions -----------------------------------------------------------------------------
 
 
+def _raw_body(request: Any) -> bytes | None:
+    body = request.body
+    if isinstance(body, (dict, list)):  # aiohttp's json= arrives unserialised
+        return json.dumps(body).encode()
+    if isinstance(body, str):
+        return body.encode()
+    return body  # type: ignore[no-any-return]
+
+
 def to_request(request: Any) -> dict[str, Any]:
     """A vcrpy request in cassette form (URL normalised, body readable)."""
     headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
-    body = request.body
-    if isinstance(body, (dict, list)):  # aiohttp's json= arrives unserialised
-        body = json.dumps(body).encode()
-    elif isinstance(body, str):
-        body = body.encode()
+    body = _raw_body(request)
     return {
         "method": str(request.method).upper(),
         "url": normalise_url(str(request.uri)),

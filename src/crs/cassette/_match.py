@@ -29,7 +29,14 @@ from crs.cassette._body import decode_body
 from crs.cassette._redact import Redactor
 from crs.errors import ConfigError
 
-__all__ = ["LOOPBACK", "MatchRules", "normalise_url", "request_signature", "tool_signature"]
+__all__ = [
+    "LOOPBACK",
+    "MatchRules",
+    "live_signature",
+    "normalise_url",
+    "request_signature",
+    "tool_signature",
+]
 
 LOOPBACK: Final = "loopback"
 PARTS: Final = frozenset({"method", "scheme", "host", "path", "query", "body", "headers"})
@@ -92,27 +99,52 @@ def normalise_url(url: str) -> str:
 
 def request_signature(request: Mapping[str, Any], rules: MatchRules) -> tuple[Any, ...]:
     """The comparable form of an HTTP request in cassette form (``method``, ``url``, ...)."""
-    url = urlsplit(normalise_url(rules.redactor.url(str(request["url"]))))
+    body = request.get("body")
+    if isinstance(body, Mapping) and "json" in body:
+        content: Any = _Parsed(body["json"])
+    else:
+        content = decode_body(body)
+    return _signature(request["method"], request["url"], request.get("headers", {}), content, rules)
+
+
+def live_signature(
+    method: str, url: str, headers: Mapping[str, Any], body: bytes | None, rules: MatchRules
+) -> tuple[Any, ...]:
+    """The same signature, straight from a live request's parts (no cassette form needed)."""
+    return _signature(method, url, headers, body or b"", rules)
+
+
+class _Parsed:
+    """A body already parsed as JSON (so it is not parsed again)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _signature(
+    method: str, url: str, headers: Mapping[str, Any], body: bytes | _Parsed, rules: MatchRules
+) -> tuple[Any, ...]:
+    parsed = urlsplit(normalise_url(rules.redactor.url(url)))
     parts: list[Any] = []
     for part in rules.on:
         if part == "method":
-            parts.append(str(request["method"]).upper())
+            parts.append(method.upper())
         elif part == "scheme":
-            parts.append(url.scheme)
+            parts.append(parsed.scheme)
         elif part == "host":
-            parts.append(url.netloc)
+            parts.append(parsed.netloc)
         elif part == "path":
-            parts.append(url.path)
+            parts.append(parsed.path)
         elif part == "query":
-            pairs = parse_qsl(url.query, keep_blank_values=True)
+            pairs = parse_qsl(parsed.query, keep_blank_values=True)
             parts.append(tuple(sorted(p for p in pairs if p[0] not in rules.ignore_query)))
         elif part == "body":
-            parts.append(_body_signature(request.get("body"), rules))
+            parts.append(_body_signature(body, rules))
         else:
-            headers = {
-                k.lower(): v for k, v in rules.redactor.headers(request.get("headers", {})).items()
-            }
-            parts.append(tuple((h, str(headers.get(h.lower()))) for h in rules.match_headers))
+            redacted = {k.lower(): v for k, v in rules.redactor.headers(headers).items()}
+            parts.append(tuple((h, str(redacted.get(h.lower()))) for h in rules.match_headers))
     return tuple(parts)
 
 
@@ -122,15 +154,25 @@ def tool_signature(request: Mapping[str, Any], rules: MatchRules) -> tuple[Any, 
     return (request["app"], request["action"], request["user_id"], _canonical(params))
 
 
-def _body_signature(body: Any, rules: MatchRules) -> str:
-    if isinstance(body, Mapping) and "json" in body:
-        return _canonical(_without(rules.redactor.data(body["json"]), rules.ignore_json))
-    redacted = rules.redactor.body(body)
-    raw = decode_body(redacted)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.hex()
+def _body_signature(body: bytes | _Parsed, rules: MatchRules) -> str:
+    """JSON in canonical form (whatever its spacing), else the redacted text, else hex."""
+    if isinstance(body, _Parsed):
+        value = body.value
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body.hex()
+        try:
+            value = json.loads(text) if text.lstrip()[:1] in ("{", "[") else _NOT_JSON
+        except ValueError:
+            value = _NOT_JSON
+        if value is _NOT_JSON:
+            return rules.redactor.text(text)
+    return _canonical(_without(rules.redactor.data(value), rules.ignore_json))
+
+
+_NOT_JSON: Final = object()
 
 
 def _canonical(value: Any) -> str:

@@ -93,3 +93,16 @@ def test_tool_calls_match_on_app_action_user_and_params() -> None:
 def test_unknown_match_parts_are_refused() -> None:
     with pytest.raises(ConfigError, match="'bodyy'"):
         MatchRules(on=("method", "bodyy"))
+
+
+def test_ignored_values_are_stored_masked() -> None:
+    from crs.cassette._match import mask_ignored
+
+    body = {"sessionInfo": {"sessionId": "9f2c"}, "items": [{"id": 1}, {"id": 2}], "keep": 3}
+    masked = mask_ignored(body, ["sessionInfo.sessionId", "items.*.id"])
+    assert masked == {
+        "sessionInfo": {"sessionId": "[IGNORED]"},
+        "items": [{"id": "[IGNORED]"}, {"id": "[IGNORED]"}],
+        "keep": 3,
+    }
+    assert body["sessionInfo"]["sessionId"] == "9f2c"  # type: ignore[index]

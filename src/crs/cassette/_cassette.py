@@ -37,7 +37,13 @@ from typing import Any
 from crs import __version__
 from crs._options import parse_choice
 from crs.cassette._file import FORMAT, VERSION, is_seam_call, read_cassette, write_cassette
-from crs.cassette._match import MatchRules, live_signature, request_signature, tool_signature
+from crs.cassette._match import (
+    MatchRules,
+    live_signature,
+    mask_ignored,
+    request_signature,
+    tool_signature,
+)
 from crs.errors import CassetteMismatchError
 
 __all__ = ["Cassette", "RecordMode"]
@@ -185,7 +191,7 @@ class Cassette:
 
     def record(self, interaction: Mapping[str, Any]) -> dict[str, Any]:
         """Keep a live interaction (redacted); returns what was kept."""
-        clean = self.rules.redactor.interaction(interaction)
+        clean = self._masked(self.rules.redactor.interaction(interaction))
         with self._lock:
             if self.mode is RecordMode.ALL:
                 signature = self._signature(clean)
@@ -229,6 +235,15 @@ class Cassette:
         return True
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _masked(self, interaction: dict[str, Any]) -> dict[str, Any]:
+        """Values the matcher ignores (random session ids) are stored as ``[IGNORED]``."""
+        request = interaction.get("request")
+        body = request.get("body") if isinstance(request, Mapping) else None
+        if not (isinstance(body, Mapping) and "json" in body and self.rules.ignore_json):
+            return interaction
+        masked = {**body, "json": mask_ignored(body["json"], self.rules.ignore_json)}
+        return {**interaction, "request": {**request, "body": masked}}  # type: ignore[dict-item]
 
     def _signature(self, interaction: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         kind = "tool" if is_seam_call(interaction) else "http"

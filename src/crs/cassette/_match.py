@@ -33,6 +33,7 @@ __all__ = [
     "LOOPBACK",
     "MatchRules",
     "live_signature",
+    "mask_ignored",
     "normalise_url",
     "request_signature",
     "tool_signature",
@@ -204,6 +205,28 @@ def _drop(value: Any, keys: list[str]) -> Any:
             if not (hit and not rest):
                 items.append(_drop(item, rest) if hit else item)
         return items
+    return value
+
+
+def mask_ignored(value: Any, paths: Iterable[str], mask: str = "[IGNORED]") -> Any:
+    """``value`` with what ``paths`` name replaced by ``mask`` (kept in place, unlike matching).
+
+    The recorder stores what the matcher ignores this way: a random session id would otherwise
+    change every time a cassette is re-recorded, and look like a secret to scanners.
+    """
+    for path in paths:
+        value = _mask(value, path.split("."), mask)
+    return value
+
+
+def _mask(value: Any, keys: list[str], mask: str) -> Any:
+    if not keys:
+        return mask
+    head, rest = keys[0], keys[1:]
+    if isinstance(value, Mapping):
+        return {k: _mask(v, rest, mask) if head in ("*", k) else v for k, v in value.items()}
+    if isinstance(value, list) and (head == "*" or head.isdigit()):
+        return [_mask(v, rest, mask) if head in ("*", str(i)) else v for i, v in enumerate(value)]
     return value
 
 

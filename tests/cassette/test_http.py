@@ -145,3 +145,44 @@ def test_an_unrecorded_request_names_itself_and_the_fix(tmp_path: Path) -> None:
     assert "GET http://loopback/v1/models" in str(caught.value)
     assert "--crs-record-mode=once" in str(caught.value)
     assert cassette.mismatches == [caught.value]
+
+
+@pytest.mark.skipif(not has("composio"), reason="the current composio SDK has its own environment")
+def test_current_composio_sdk_execution_replays(tmp_path: Path) -> None:
+    from crs.sandbox._composio_catalog import TOOLKIT_VERSION
+    from crs.sandbox._composio_clients import composio_client
+    from crs.tools import ComposioBackend
+
+    def execute(s: Session) -> Any:
+        with httpx.Client() as http:
+            client = composio_client(base_url=s.base_url, api_key=s.api_key, http_client=http)
+            backend = ComposioBackend(client, version=TOOLKIT_VERSION)
+            result = backend.execute(
+                "SLACK_SEND_MESSAGE", {"channel": "general", "text": "hi"}, user_id="default"
+            )
+            return (result.successful, result.data)
+
+    recorded, replayed, cassette = record_and_replay(tmp_path, execute)
+
+    assert replayed == recorded
+    assert recorded[0] is True
+    assert cassette.unplayed() == []
+    assert "composio SLACK_SEND_MESSAGE: ok" in cassette.path.read_text()
+
+
+def test_aiohttp_traffic_replays(tmp_path: Path) -> None:
+    aiohttp = pytest.importorskip("aiohttp")
+
+    async def fetch(s: Session) -> Any:
+        headers = {"Authorization": f"Bearer {s.api_key}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(s.base_url + "/v1/models", headers=headers) as reply,
+        ):
+            return reply.status, await reply.json()
+
+    recorded, replayed, cassette = record_and_replay(tmp_path, lambda s: asyncio.run(fetch(s)))
+
+    assert replayed == recorded
+    assert recorded[0] == 200
+    assert cassette.unplayed() == []

@@ -1227,3 +1227,12 @@ def test_an_error_carrying_its_own_verdict_is_taken_at_its_word() -> None:
     assert classify(Judged("whatever the text says")) is verdict
     assert classify(RuntimeError("wrapped")).kind is ErrorType.UNKNOWN
     assert classify(Unjudged("plain")).kind is ErrorType.UNKNOWN
+
+
+def test_a_verdict_round_trips_through_plain_data() -> None:
+    verdict = Classification(
+        ErrorType.RATE_LIMIT, retryable=True, retry_after=2.5, status=429, detail="slow down"
+    )
+    assert Classification.from_json(json.loads(json.dumps(verdict.to_json()))) == verdict
+    with pytest.raises(ValueError, match="'nope'"):
+        Classification.from_json({"kind": "nope", "retryable": False})

@@ -15,7 +15,7 @@ from typing import Any
 from crs.cassette._cassette import Cassette
 from crs.clock import resolve_clock
 from crs.errors import CassetteError, CrsError
-from crs.resilience import Classification, ErrorType, classify
+from crs.resilience import Classification, classify
 from crs.store._codec import serialize
 from crs.tools import CallableBackend, ToolBackend, ToolResult
 
@@ -125,7 +125,7 @@ def _returned(result: ToolResult) -> dict[str, Any]:
         "successful": result.successful,
         "data": result.data,
         "error": result.error,
-        "failure": None if result.failure is None else _verdict(result.failure),
+        "failure": None if result.failure is None else result.failure.to_json(),
     }
 
 
@@ -134,30 +134,8 @@ def _raised(exc: Exception) -> dict[str, Any]:
         "successful": False,
         "data": None,
         "error": str(exc),
-        "raised": {"type": type(exc).__name__, "classification": _verdict(classify(exc))},
+        "raised": {"type": type(exc).__name__, "classification": classify(exc).to_json()},
     }
-
-
-def _verdict(c: Classification) -> dict[str, Any]:
-    return {
-        "kind": c.kind.value,
-        "retryable": c.retryable,
-        "retry_after": c.retry_after,
-        "status": c.status,
-        "detail": c.detail,
-        "may_have_executed": c.may_have_executed,
-    }
-
-
-def _classification(data: Mapping[str, Any]) -> Classification:
-    return Classification(
-        kind=ErrorType(data["kind"]),
-        retryable=bool(data["retryable"]),
-        retry_after=data.get("retry_after"),
-        status=data.get("status"),
-        detail=str(data.get("detail", "")),
-        may_have_executed=bool(data.get("may_have_executed", True)),
-    )
 
 
 def _replay(response: Mapping[str, Any]) -> ToolResult:
@@ -166,7 +144,7 @@ def _replay(response: Mapping[str, Any]) -> ToolResult:
         raise RecordedToolError(
             str(raised.get("type", "Exception")),
             str(response.get("error", "")),
-            _classification(raised["classification"]),
+            Classification.from_json(raised["classification"]),
         )
     failure = response.get("failure")
     return ToolResult(
@@ -174,5 +152,5 @@ def _replay(response: Mapping[str, Any]) -> ToolResult:
         response.get("data"),
         response.get("error"),
         response.get("data"),
-        None if failure is None else _classification(failure),
+        None if failure is None else Classification.from_json(failure),
     )

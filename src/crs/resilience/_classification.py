@@ -7,8 +7,10 @@ policies decide from ``retryable`` and ``may_have_executed``, rate limiters paus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["Classification", "ErrorType"]
 
@@ -50,3 +52,26 @@ class Classification:
     status: int | None = None
     detail: str = ""
     may_have_executed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data, for execution records and cassettes."""
+        return {
+            "kind": self.kind.value,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+            "status": self.status,
+            "detail": self.detail,
+            "may_have_executed": self.may_have_executed,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Classification:
+        """The inverse of :meth:`to_json`; raises ``KeyError`` / ``ValueError`` on bad data."""
+        return cls(
+            kind=ErrorType(data["kind"]),
+            retryable=bool(data["retryable"]),
+            retry_after=data.get("retry_after"),
+            status=data.get("status"),
+            detail=str(data.get("detail", "")),
+            may_have_executed=bool(data.get("may_have_executed", True)),
+        )

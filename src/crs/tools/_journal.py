@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from crs._secrets import redact_data, redact_secrets
 from crs.errors import ContentTypeError, ContextLookupError
-from crs.resilience import Classification, ErrorType
+from crs.resilience import Classification
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
 from crs.store._heads import HeadSlots, release
@@ -185,7 +185,7 @@ def _record(execution: Execution, seq: int, prev: str | None) -> dict[str, Any]:
         "status": "success" if execution.successful else "error",
         "data": execution.data,
         "error": None if execution.error is None else redact_secrets(execution.error),
-        "failure": None if failure is None else _failure_json(failure),
+        "failure": None if failure is None else failure.to_json(),
         "attempts": execution.attempts,
         "latency_ms": execution.latency_ms,
         "cached": execution.cached,
@@ -211,7 +211,7 @@ def _execution_from(doc: Any, ref: str) -> Execution:
         successful=doc["status"] == "success",
         data=doc["data"],
         error=doc["error"],
-        failure=None if failure is None else _failure_from(failure),
+        failure=None if failure is None else Classification.from_json(failure),
         attempts=int(doc["attempts"]),
         latency_ms=float(doc["latency_ms"]),
         cached=bool(doc["cached"]),
@@ -221,28 +221,6 @@ def _execution_from(doc: Any, ref: str) -> Execution:
         record_ref=ref,
         auth_context_id=doc["auth_context_id"],
         metadata=dict(doc["metadata"] or {}),
-    )
-
-
-def _failure_json(failure: Classification) -> dict[str, Any]:
-    return {
-        "kind": failure.kind.value,
-        "retryable": failure.retryable,
-        "retry_after": failure.retry_after,
-        "status": failure.status,
-        "detail": failure.detail,
-        "may_have_executed": failure.may_have_executed,
-    }
-
-
-def _failure_from(data: Mapping[str, Any]) -> Classification:
-    return Classification(
-        kind=ErrorType(data["kind"]),
-        retryable=bool(data["retryable"]),
-        retry_after=data["retry_after"],
-        status=data["status"],
-        detail=str(data["detail"]),
-        may_have_executed=bool(data["may_have_executed"]),
     )
 
 

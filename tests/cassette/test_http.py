@@ -118,6 +118,8 @@ def test_openai_session_replays_identically_without_the_server(tmp_path: Path) -
     text = cassette.path.read_text()
     assert "sk-fake" not in text
     assert "data_style" in text  # SSE stored as events
+    assert "x-stainless" not in text  # volatile request headers are not kept
+    assert "user-agent" not in text
 
 
 @pytest.mark.skipif(not has("composio-core"), reason="composio-core lives in the main environment")

@@ -34,6 +34,16 @@ __all__ = ["VcrBridge", "intercepting"]
 
 # Headers that describe the transfer, not the content: recomputed on replay, never stored.
 _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding", "content-encoding"})
+_VOLATILE_REQUEST_HEADERS = frozenset(
+    {
+        "user-agent", "host", "connection", "accept-encoding", "content-length", "x-request-id",
+        "traceparent", "tracestate",
+    }
+)  # fmt: skip
+
+
+def _volatile(name: str) -> bool:
+    return name in _VOLATILE_REQUEST_HEADERS or name.startswith("x-stainless-")
 
 
 class VcrBridge:
@@ -76,7 +86,8 @@ class VcrBridge:
         return to_vcr_response(interaction["response"])
 
     def append(self, request: Any, response: Mapping[str, Any]) -> None:
-        ours = {"request": to_request(request), "response": from_vcr_response(response)}
+        keep = frozenset(h.lower() for h in self.cassette.rules.match_headers)
+        ours = {"request": to_request(request, keep), "response": from_vcr_response(response)}
         kind, summary = label(ours["request"], ours["response"])
         started = self._started.pop(id(request), None)
         elapsed = None if started is None else resolve_clock(None).monotonic() - started
@@ -123,9 +134,18 @@ def _raw_body(request: Any) -> bytes | None:
     return body  # type: ignore[no-any-return]
 
 
-def to_request(request: Any) -> dict[str, Any]:
-    """A vcrpy request in cassette form (URL normalised, body readable)."""
-    headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+def to_request(request: Any, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A vcrpy request in cassette form (URL normalised, body readable).
+
+    Headers that change from machine to machine and run to run (``user-agent``,
+    ``x-stainless-*``, request ids, ``host`` with its port) are left out unless ``keep`` names
+    them: matching ignores them, and stored they would only make every re-recording a diff.
+    """
+    headers = {
+        name: str(value)
+        for name, value in ((str(k).lower(), v) for k, v in request.headers.items())
+        if name in keep or not _volatile(name)
+    }
     body = _raw_body(request)
     return {
         "method": str(request.method).upper(),

@@ -1,7 +1,8 @@
-"""The pytest plugin: virtual time, a store, and the loopback sandbox, as fixtures.
+"""The pytest plugin: virtual time, a store, a vault, the sandbox, the adapter, and cassettes.
 
-Only fixtures backed by working ``crs`` components are registered here; markers, cassettes and
-client-side fault plans arrive with the layers they drive.
+Fixtures for the ``crs`` components live here; record/replay (the ``crs_cassette`` marker and
+fixture, options, teardown, the session summary) lives in :mod:`pytest_crs._cassettes`. Fault
+injection arrives with its own issue.
 """
 
 from __future__ import annotations

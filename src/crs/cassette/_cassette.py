@@ -239,11 +239,13 @@ class Cassette:
     def _masked(self, interaction: dict[str, Any]) -> dict[str, Any]:
         """Values the matcher ignores (random session ids) are stored as ``[IGNORED]``."""
         request = interaction.get("request")
-        body = request.get("body") if isinstance(request, Mapping) else None
+        if not isinstance(request, Mapping):
+            return interaction
+        body = request.get("body")
         if not (isinstance(body, Mapping) and "json" in body and self.rules.ignore_json):
             return interaction
         masked = {**body, "json": mask_ignored(body["json"], self.rules.ignore_json)}
-        return {**interaction, "request": {**request, "body": masked}}  # type: ignore[dict-item]
+        return {**interaction, "request": {**request, "body": masked}}
 
     def _signature(self, interaction: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         kind = "tool" if is_seam_call(interaction) else "http"

@@ -7,4 +7,9 @@ side (recording, replaying, fixtures, markers) lives in :mod:`pytest_crs`.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from crs.cassette._cassette import Cassette, RecordMode
+from crs.cassette._match import MatchRules
+from crs.cassette._redact import Redactor
+from crs.cassette._tools import RecordedToolError
+
+__all__ = ["Cassette", "MatchRules", "RecordMode", "RecordedToolError", "Redactor"]

@@ -36,6 +36,7 @@ TOOLS: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("github", "list_issues"): lambda p: {"issues": [{"number": 42}]},
     ("slack", "send_message"): lambda p: {"ts": "1700000000.1", "text": p.get("text")},
     ("python", "odd_value"): lambda p: {"tags": {"a", "b"}},
+    ("python", "raw_bytes"): lambda p: b"\x00raw",
 }
 READ_ONLY = {("github", "list_issues")}
 ISSUE_FLOW: dict[str, Any] = {
@@ -611,6 +612,16 @@ class TestEngineErrors:
         assert "cannot be kept in a checkpoint" in (run.error or "")
         assert run.steps[0].execution_id == "exec_1"
         assert run.steps[0].data is None
+
+    def test_raw_bytes_are_refused_too_because_a_checkpoint_is_json(
+        self, store: ContextReferenceStore, clock: VirtualClock, adapter: FakeAdapter
+    ) -> None:
+        definition = define({"steps": [{"name": "raw", "app": "python", "action": "raw_bytes"}]})
+
+        run = self.run_expecting_error(store, clock, definition, adapter.execute)
+
+        assert "step 0 'raw'" in (run.error or "")
+        assert "cannot be kept in a checkpoint" in (run.error or "")
 
 
 class TestCheckpoints:

@@ -16,7 +16,7 @@ from crs.cassette._cassette import Cassette
 from crs.clock import resolve_clock
 from crs.errors import CassetteError, CrsError
 from crs.resilience import Classification, classify
-from crs.store._codec import serialize
+from crs.store._codec import json_field_problem
 from crs.tools import CallableBackend, ToolBackend, ToolResult
 
 __all__ = ["RecordedToolError", "ToolRecorder"]
@@ -95,15 +95,14 @@ class ToolRecorder:
         return None
 
     def _record(self, request: dict[str, Any], response: dict[str, Any], started: float) -> None:
-        try:
-            serialize([response])
-        except CrsError as exc:  # ContentTypeError: not JSON-faithful
+        problem = json_field_problem(response)
+        if problem is not None:
             raise CassetteError(
                 f"tool {request['app']} {request['action']} returned data a cassette cannot "
-                f"hold exactly ({exc})",
+                f"hold exactly ({problem})",
                 path=str(self.cassette.path),
                 hint="return JSON-compatible data (dicts, lists, str, numbers, bool, None)",
-            ) from exc
+            ) from problem
         outcome = "ok" if response["successful"] else f"failed: {response.get('error')}"
         self.cassette.record(
             {

@@ -218,6 +218,19 @@ def serialize(content: object) -> tuple[Kind, bytes]:
     raise _unsupported("$", content)
 
 
+def json_field_problem(value: object) -> ContentTypeError | None:
+    """Why ``value`` could not be kept exactly as a field of a stored JSON document, or ``None``.
+
+    Records, checkpoints and cassettes embed values in JSON documents, where the top-level
+    exceptions of :func:`serialize` (raw ``str`` / ``bytes`` content) do not apply.
+    """
+    try:
+        serialize([value])
+    except ContentTypeError as exc:
+        return exc
+    return None
+
+
 def encode(content: object, compressor: _Compressor) -> Encoded:
     kind, raw = serialize(content)
     return Encoded(kind, raw, compressor.pack(kind, raw))

@@ -28,7 +28,7 @@ from crs._secrets import redact_data, redact_secrets
 from crs.errors import ContentTypeError, ContextLookupError
 from crs.resilience import Classification
 from crs.store import ContextReferenceStore
-from crs.store._codec import serialize
+from crs.store._codec import json_field_problem
 from crs.store._heads import HeadSlots, release
 from crs.tools._execution import Execution
 
@@ -226,8 +226,7 @@ def _execution_from(doc: Any, ref: str) -> Execution:
 
 def _storable(value: Any) -> Any:
     """``value`` if the store can keep it exactly, else a description (a record never fails)."""
-    try:
-        serialize([value])  # inside a list: the JSON rules a record's fields live by
-    except ContentTypeError as exc:
-        return {"unstorable": type(value).__name__, "reason": exc.message}
+    problem = json_field_problem(value)
+    if problem is not None:
+        return {"unstorable": type(value).__name__, "reason": problem.message}
     return value

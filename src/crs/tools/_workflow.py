@@ -31,7 +31,7 @@ from typing import Any
 from crs.clock import Clock, resolve_clock
 from crs.errors import ConfigError, WorkflowError, WorkflowNotFoundError, WorkflowResumeError
 from crs.store import ContextReferenceStore
-from crs.store._codec import serialize
+from crs.store._codec import json_field_problem
 from crs.tools._execution import Execution
 from crs.tools._expressions import truthy
 from crs.tools._workflow_definition import (
@@ -486,9 +486,6 @@ def _in_doubt(state: RunState, step: ActionStep) -> WorkflowResumeError:
 
 
 def _unstorable(data: Any) -> str | None:
-    """Why ``data`` cannot go into a checkpoint, or ``None`` when it can."""
-    try:
-        serialize(data)
-    except Exception as exc:  # ContentTypeError, or a failure inside an odd object
-        return str(exc)
-    return None
+    """Why ``data`` cannot go into a checkpoint (a JSON document), or ``None`` when it can."""
+    problem = json_field_problem(data)
+    return None if problem is None else str(problem)

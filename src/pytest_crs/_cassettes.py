@@ -109,10 +109,9 @@ def crs_cassette(request: pytest.FixtureRequest, crs_config: dict[str, Any]) -> 
     block = options.get("block_network", not cassette.can_record)
     with contextlib.ExitStack() as stack:
         refused = stack.enter_context(loopback_only()) if block else []
-        bridge = stack.enter_context(intercepting(VcrBridge(cassette)))
+        stack.enter_context(intercepting(VcrBridge(cassette)))
         stack.enter_context(installed_tool_seam(ToolRecorder(cassette)))
         yield cassette
-    del bridge
     _finish(request, cassette, options, refused)
 
 

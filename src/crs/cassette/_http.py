@@ -59,8 +59,6 @@ class VcrBridge:
         self._path = "CrsCassette"
         self._answers: dict[int, dict[str, Any]] = {}
         self._started: dict[int, float] = {}
-        self.played = 0
-        self.recorded = 0
 
     # -- what the stubs call -----------------------------------------------------------------
 
@@ -82,7 +80,6 @@ class VcrBridge:
             if not self.can_play_response_for(request):
                 raise self.cassette.unmatched(describe(request))
             interaction = self._answers.pop(id(request))
-        self.played += 1
         return to_vcr_response(interaction["response"])
 
     def append(self, request: Any, response: Mapping[str, Any]) -> None:
@@ -93,7 +90,6 @@ class VcrBridge:
         elapsed = None if started is None else resolve_clock(None).monotonic() - started
         timing = {} if elapsed is None else {"duration_ms": round(elapsed * 1000, 3)}
         self.cassette.record({"kind": kind, "summary": summary, **timing, **ours})
-        self.recorded += 1
 
     def filter_request(self, request: Any) -> Any:
         return request
@@ -102,9 +98,6 @@ class VcrBridge:
         self, request: Any
     ) -> list[tuple[Any, list[Any], list[Any]]]:
         return [(request, [], [])]
-
-    def __len__(self) -> int:
-        return len(self.cassette.recorded)
 
 
 @contextlib.contextmanager

@@ -159,3 +159,17 @@ def test_xdist_workers_share_a_cassette_without_corrupting_it(pytester: pytest.P
     replay.assert_outcomes(passed=8, errors=8)  # each test uses 1 of 8 recordings: 7 unused each
     files = [p.name for p in (pytester.path / "cassettes" / "test_parallel").iterdir()]
     assert files == ["shared.yaml"]  # no temporary or lock files left behind
+
+
+def test_without_vcrpy_the_fixture_says_what_to_install(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        CONFTEST + "\nimport importlib.util\n_real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name == 'vcr' else _real(name, *a)\n"
+    )
+    pytester.makepyfile(
+        test_x="import pytest\n\n@pytest.mark.crs_cassette\ndef test_x():\n    pass\n"
+    )
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*UsageError: crs_cassette needs vcrpy*"])
+    assert "pip install 'pytest-crs[record]'" in result.stdout.str()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from crs._composio_offline import reset_core_caches
 from crs._options import reject_unknown_keys
 from crs.cassette._cassette import Cassette, RecordMode
 from crs.cassette._cli import PLAYS_KEY, file_digest
+from crs.cassette._http import VcrBridge, intercepting
 from crs.cassette._match import MatchRules
 from crs.cassette._network import loopback_only
 from crs.cassette._redact import Redactor
@@ -103,7 +105,11 @@ def crs_cassette(request: pytest.FixtureRequest, crs_config: dict[str, Any]) -> 
         allow_repeats=bool(options.get("allow_repeats", False)),
         parsed_cache=_parsed_cache(request.config),
     )
-    from crs.cassette._http import VcrBridge, intercepting  # needs the 'record' extra
+    if importlib.util.find_spec("vcr") is None:  # HTTP interception builds on vcrpy
+        raise pytest.UsageError(
+            "crs_cassette needs vcrpy, which is not installed; "
+            "install it with: pip install 'pytest-crs[record]'"
+        )
 
     reset_core_caches()
     block = options.get("block_network", not cassette.can_record)

@@ -135,3 +135,15 @@ def test_recordings_are_redacted_before_they_are_kept(tmp_path: Path) -> None:
 def test_bad_modes_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="record mode"):
         Cassette(tmp_path / "c.yaml", mode="sometimes")
+
+
+def test_a_refused_request_never_shows_its_credentials(tmp_path: Path) -> None:
+    session = Cassette(tmp_path / "missing.yaml")
+
+    error = session.unmatched(
+        "POST http://loopback/v1/x?api_key=k-123456 {'token': 'tok-98765', 'q': 'Bearer abcdefgh'}"
+    )
+
+    for secret in ("k-123456", "tok-98765", "abcdefgh"):
+        assert secret not in str(error)
+    assert "'q'" in str(error)

@@ -178,8 +178,9 @@ class Cassette:
                 "--crs-record-mode=new_episodes (or rewrite the cassette with "
                 "--crs-record-mode=rewrite)"
             )
+        shown = self.rules.redactor.text(describe)  # requests carry credentials; errors must not
         error = CassetteMismatchError(
-            f"{describe}: {why} [mode {self.mode.value}, cassette {self.path}]",
+            f"{shown}: {why} [mode {self.mode.value}, cassette {self.path}]",
             path=str(self.path),
             hint=hint,
         )

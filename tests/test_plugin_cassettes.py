@@ -151,7 +151,9 @@ def test_xdist_workers_share_a_cassette_without_corrupting_it(pytester: pytest.P
             crs_adapter.execute_tool_with_context("shop", "lookup", {"order_id": n}, "u")
         """
     )
-    run(pytester, "-n", "2", "--crs-record-mode=new_episodes").assert_outcomes(passed=8)
+    recorded = run(pytester, "-n", "2", "--crs-record-mode=new_episodes")
+    recorded.assert_outcomes(passed=8)
+    recorded.stdout.fnmatch_lines(["*wrote*shared.yaml*"])  # reported from the workers
     shared = read_cassette(pytester.path / "cassettes" / "test_parallel" / "shared.yaml")
     orders = sorted(i["request"]["params"]["order_id"] for i in shared["interactions"])
     assert orders == list(range(8))

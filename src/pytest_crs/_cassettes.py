@@ -68,8 +68,14 @@ class CassetteStats:
     files: list[str] = field(default_factory=list)
 
     def add(self, other: Mapping[str, Any]) -> None:
+        """Add another worker's :meth:`to_worker_output`."""
         for name in ("replayed", "recorded", "rewritten", "played", "new", "unused"):
             setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+        self.files.extend(str(path) for path in other.get("files", ()))
+
+    def to_worker_output(self) -> dict[str, Any]:
+        """What an xdist worker sends the controller (counts and the files it wrote)."""
+        return {**self.as_dict(), "files": list(self.files)}
 
     def as_dict(self) -> dict[str, int]:
         return {

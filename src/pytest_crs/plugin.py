@@ -102,7 +102,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     stats = session.config.stash.get(STATS, None)
     if workeroutput is not None and stats is not None:
-        workeroutput["crs_cassettes"] = stats.as_dict()
+        workeroutput["crs_cassettes"] = stats.to_worker_output()
 
 
 @pytest.hookimpl(optionalhook=True)

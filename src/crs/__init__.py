@@ -8,6 +8,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from crs._virtual_loop import VirtualTimeLoop, real_io
+from crs._virtual_time import virtual_time
 from crs.auth import CredentialInfo, CredentialVault
 from crs.clock import (
     Clock,
@@ -220,6 +222,7 @@ __all__ = [
     "VaultError",
     "VaultKeyError",
     "VirtualClock",
+    "VirtualTimeLoop",
     "VirtualTimeout",
     "Wait",
     "WorkflowDefinition",
@@ -232,6 +235,7 @@ __all__ = [
     "__version__",
     "classify",
     "get_clock",
+    "real_io",
     "redact_secrets",
     "resolve_clock",
     "retry_after_from_headers",
@@ -249,6 +253,7 @@ __all__ = [
     "stop_never",
     "timeout",
     "use_clock",
+    "virtual_time",
     "wait_equal_jitter",
     "wait_exponential",
     "wait_fixed",

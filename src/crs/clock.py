@@ -8,15 +8,22 @@ every sleep advances virtual time instantly and is recorded for assertions.
 Components accept ``clock=None`` and resolve it through :func:`get_clock` *at each use*, so a
 clock swapped in with :func:`use_clock` also reaches objects built before the swap.
 
-Timeouts in virtual time. A real timeout (:func:`asyncio.timeout`) fires when the event loop's
-real clock reaches the deadline, which a virtual sleep never lets happen. So the virtual clock
-keeps its own deadlines: :meth:`VirtualClock.timeout_at` registers one for the current task, and
-:meth:`VirtualClock.asleep` never sleeps past it. A sleep that would reach the deadline advances
-time to exactly the deadline and cancels the task, and the scope turns that cancellation into
-:class:`TimeoutError`, just as :func:`asyncio.timeout_at` does. Only sleeps through the crs clock
-move virtual time, so only they can fire a virtual deadline: a task blocked on anything else
-(an :class:`asyncio.Event`, a socket) stays blocked until it next sleeps on the clock. Making the
-whole event loop virtual is a later step.
+Timeouts in virtual time come in two strengths, depending on the event loop.
+
+* On an ordinary event loop, a real timeout (:func:`asyncio.timeout`) fires when the loop's real
+  clock reaches the deadline, which a virtual sleep never lets happen. So the virtual clock keeps
+  its own deadlines: :meth:`VirtualClock.timeout_at` registers one for the current task, and
+  :meth:`VirtualClock.asleep` never sleeps past it. A sleep that would reach the deadline advances
+  time to exactly the deadline and cancels the task, and the scope turns that cancellation into
+  :class:`TimeoutError`, just as :func:`asyncio.timeout_at` does. Only sleeps through the crs
+  clock move virtual time here, so only they can fire a virtual deadline: a task blocked on
+  anything else (an :class:`asyncio.Event`, a socket) stays blocked until it next sleeps on the
+  clock.
+* On a :class:`crs.VirtualTimeLoop` driven by the same clock (what :func:`crs.virtual_time`
+  gives every new event loop), the loop's own time *is* the clock's monotonic reading and the
+  loop jumps to its next timer whenever it would otherwise wait. There ``asleep`` is
+  :func:`asyncio.sleep` and ``timeout_at`` is :func:`asyncio.timeout_at`, so a deadline also
+  fires for a task blocked on an event, and third-party ``asyncio`` sleeps share the same time.
 """
 
 from __future__ import annotations
@@ -142,6 +149,13 @@ class VirtualClock:
 
     async def asleep(self, seconds: float) -> None:
         duration = _check_duration(seconds)
+        if _loop_runs_on(self):
+            # The loop's time is ours: a plain asyncio sleep advances it and the loop records it,
+            # and every asyncio deadline (not just ours) can cut it short.
+            if duration == 0:
+                self._record_sleep(0.0)  # asyncio.sleep(0) sets no timer, so nothing records it
+            await asyncio.sleep(duration)
+            return
         deadline = _earliest_timeout(self)
         fired: VirtualTimeout | None = None
         with self._lock:
@@ -157,6 +171,23 @@ class VirtualClock:
             fired._expire()
         await asyncio.sleep(0)  # a cancellation from _expire() is delivered here
 
+    def _record_sleep(self, seconds: float) -> None:
+        """Append a sleep that something else already waited out (the virtual event loop)."""
+        with self._lock:
+            self._sleeps.append(seconds)
+
+    def _advance_to(self, monotonic: float) -> None:
+        """Move to exactly ``monotonic`` (never backwards), so a loop timer due then is due now.
+
+        ``advance(when - monotonic())`` could land a rounding error short of ``when``; the
+        virtual event loop needs the reading to equal the timer's deadline exactly.
+        """
+        with self._lock:
+            delta = monotonic - self._mono
+            if delta > 0:
+                self._mono = monotonic
+                self._wall += delta
+
     def timeout_at(self, when: float) -> VirtualTimeout:
         """An async context manager that times the block out at ``when`` on :meth:`monotonic`.
 
@@ -165,6 +196,10 @@ class VirtualClock:
         cancellation into :class:`TimeoutError`. Nested scopes work as with asyncio: the earliest
         deadline fires, and only the scope that fired converts the cancellation. Most code wants
         :func:`crs.resilience.timeout`, which picks this or the real one from the clock.
+
+        Inside a :class:`crs.VirtualTimeLoop` on this clock the block is an
+        :func:`asyncio.timeout_at` underneath, so the deadline also fires while the block waits on
+        something other than the clock (an event, a queue, a lock).
         """
         return VirtualTimeout(self, when)
 
@@ -194,6 +229,10 @@ class VirtualTimeout:
     task that entered it. The cancellation is a real :meth:`asyncio.Task.cancel`, undone with
     :meth:`asyncio.Task.uncancel` on exit, so structured-concurrency code (task groups, nested
     timeouts) sees exactly what it would see under a real timeout.
+
+    Entered in a :class:`crs.VirtualTimeLoop` on the same clock, it hands the work to an
+    :func:`asyncio.timeout_at` (the loop's time is the clock's), which fires whatever the task
+    is blocked on.
     """
 
     def __init__(self, clock: VirtualClock, when: float) -> None:
@@ -205,6 +244,8 @@ class VirtualTimeout:
         self._cancelling = 0
         self._token: Token[tuple[VirtualTimeout, ...]] | None = None
         self._expired = False
+        self._native: asyncio.Timeout | None = None
+        self._exited = False
 
     def when(self) -> float:
         """The deadline, as a :meth:`VirtualClock.monotonic` reading."""
@@ -212,6 +253,8 @@ class VirtualTimeout:
 
     def expired(self) -> bool:
         """Whether the deadline fired (a sleep was cut short and the task cancelled)."""
+        if self._native is not None:
+            return self._native.expired()
         return self._expired
 
     async def __aenter__(self) -> VirtualTimeout:
@@ -221,6 +264,10 @@ class VirtualTimeout:
         if task is None:
             raise RuntimeError("VirtualClock.timeout_at() must be used inside an asyncio task")
         self._task = task
+        if _loop_runs_on(self._clock):
+            self._native = asyncio.timeout_at(self._when)
+            await self._native.__aenter__()
+            return self
         self._cancelling = task.cancelling()
         self._token = _timeouts.set((*_timeouts.get(), self))
         return self
@@ -231,10 +278,15 @@ class VirtualTimeout:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._native is not None:
+            self._exited = True
+            await self._native.__aexit__(exc_type, exc, traceback)
+            return
         if self._token is None or self._task is None:
             raise RuntimeError("a VirtualTimeout was exited without being entered")
         _timeouts.reset(self._token)
         self._token = None
+        self._exited = True
         if not self._expired:
             return
         # Same rule as asyncio.Timeout: convert only our own cancellation, not an outer one.
@@ -247,12 +299,12 @@ class VirtualTimeout:
             self._task.cancel()
 
     def __repr__(self) -> str:
-        if self._expired:
+        if self.expired():
             state = "expired"
-        elif self._token is not None:
-            state = "active"
+        elif self._task is None:
+            state = "pending"
         else:
-            state = "exited" if self._task is not None else "pending"
+            state = "exited" if self._exited else "active"
         return f"VirtualTimeout(when={self._when!r}, {state})"
 
 
@@ -272,6 +324,18 @@ def _earliest_timeout(clock: VirtualClock) -> VirtualTimeout | None:
         if live and (earliest is None or scope._when < earliest._when):
             earliest = scope
     return earliest
+
+
+def _loop_runs_on(clock: VirtualClock) -> bool:
+    """Whether the running event loop keeps its time on ``clock`` (a ``VirtualTimeLoop``).
+
+    Duck-typed on the attribute the loop sets, so this module need not import the loop's.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return getattr(loop, "_crs_virtual_clock", None) is clock
 
 
 _default: Clock = SystemClock()

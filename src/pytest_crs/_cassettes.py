@@ -40,7 +40,15 @@ from crs.cassette._tools import ToolRecorder
 from crs.errors import ConfigError
 from crs.tools._seam import installed_tool_seam
 
-__all__ = ["CassetteStats", "cassette_options", "cassette_path", "crs_cassette", "crs_config"]
+__all__ = [
+    "BRIDGE",
+    "CALL_REPORT",
+    "CassetteStats",
+    "cassette_options",
+    "cassette_path",
+    "crs_cassette",
+    "crs_config",
+]
 
 OPTION_KEYS: Final = frozenset(
     {
@@ -53,6 +61,9 @@ _SAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME: Final = 120
 CALL_REPORT: Final = pytest.StashKey[pytest.TestReport]()
 STATS: Final = pytest.StashKey["CassetteStats"]()
+#: The test's HTTP bridge while its cassette is active (fault injection replays cut streams
+#: from it without consuming them).
+BRIDGE: Final = pytest.StashKey[VcrBridge]()
 
 
 @dataclass
@@ -121,7 +132,9 @@ def crs_cassette(request: pytest.FixtureRequest, crs_config: dict[str, Any]) -> 
     block = options.get("block_network", not cassette.can_record)
     with contextlib.ExitStack() as stack:
         refused = stack.enter_context(loopback_only()) if block else []
-        stack.enter_context(intercepting(VcrBridge(cassette)))
+        bridge = stack.enter_context(intercepting(VcrBridge(cassette)))
+        request.node.stash[BRIDGE] = bridge
+        stack.callback(request.node.stash.__delitem__, BRIDGE)
         stack.enter_context(installed_tool_seam(ToolRecorder(cassette)))
         yield cassette
     _finish(request, cassette, options, refused)

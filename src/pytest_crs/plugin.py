@@ -1,12 +1,13 @@
 """The pytest plugin: virtual time, a store, a vault, the sandbox, the adapter, and cassettes.
 
 Fixtures for the ``crs`` components live here; record/replay (the ``crs_cassette`` marker and
-fixture, options, teardown, the session summary) lives in :mod:`pytest_crs._cassettes`. Fault
-injection arrives with its own issue.
+fixture, options, teardown, the session summary) lives in :mod:`pytest_crs._cassettes`, fault
+injection (the ``crs_faults`` marker and fixture) in :mod:`pytest_crs._faults`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from crs._composio_offline import configure_offline
+from crs._virtual_time import virtual_time
 from crs.auth import CredentialVault
 from crs.cassette._cassette import RecordMode
-from crs.clock import VirtualClock, use_clock
+from crs.clock import VirtualClock
 from crs.store import ContextReferenceStore
 from crs.tools import ComposioAdapter, ToolBackend
 from pytest_crs._cassettes import CALL_REPORT, STATS, CassetteStats, crs_cassette, crs_config
+from pytest_crs._faults import MARKER_HELP, crs_faults
 
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
@@ -33,6 +36,7 @@ __all__ = [
     "crs_cassette",
     "crs_clock",
     "crs_config",
+    "crs_faults",
     "crs_sandbox",
     "crs_sandbox_server",
     "crs_store",
@@ -57,20 +61,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="what crs cassettes do with requests: none (replay only, the default), once, "
         "new_episodes, all, rewrite",
     )
+    group.addoption(
+        "--crs-hypothesis-profile",
+        dest="crs_hypothesis_profile",
+        default=None,
+        metavar="NAME",
+        help="load this Hypothesis settings profile: crs (no deadline under virtual time) or "
+        "crs-ci (that, derandomized, no example database), or one the suite registered",
+    )
     parser.addini("crs_record_mode", "default cassette record mode (none)", default="none")
     parser.addini(
         "crs_cassette_dir", "directory of cassettes, relative to the rootdir", default="cassettes"
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep composio-core offline in every test run, before any test module imports it.
+    """Keep composio-core offline, and make crs's Hypothesis profiles available.
 
     Importing composio-core fetches a Sentry DSN, checks PyPI for updates and refreshes its
     action cache over the network; its switches are read at import, so they must be set now.
     The cache directory is per user and reused across runs (composio's exit hooks write to it
     after pytest is done, so it must outlive the session). Settings the user made win.
+
+    The Hypothesis profiles are registered first thing (``tryfirst``), before Hypothesis's own
+    plugin loads the one its ``--hypothesis-profile`` names, so either option can pick them.
     """
+    _hypothesis_profiles(config)
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
     directory = configure_offline(Path(tempfile.gettempdir()) / f"pytest-crs-composio-{uid}")
     config.stash[OFFLINE_DIR] = str(directory)
@@ -79,6 +96,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "crs_cassette(name=None, **options): record/replay this test's LLM, tool and HTTP calls "
         "in cassettes/<module>/<test>.yaml (options: see the crs_config fixture)",
     )
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def _hypothesis_profiles(config: pytest.Config) -> None:
+    if importlib.util.find_spec("hypothesis") is None:  # an optional dependency of the plugin
+        if config.getoption("crs_hypothesis_profile"):
+            raise pytest.UsageError(
+                "--crs-hypothesis-profile needs Hypothesis: pip install hypothesis"
+            )
+        return
+    from pytest_crs._hypothesis_profiles import load_profile, register_profiles
+
+    register_profiles()
+    load_profile(config.getoption("crs_hypothesis_profile"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -91,10 +122,12 @@ def pytest_runtest_makereport(item: pytest.Item) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _crs_cassette_marker(request: pytest.FixtureRequest) -> None:
-    """Tests marked ``crs_cassette`` get their cassette without asking for the fixture."""
+def _crs_markers(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``crs_cassette`` / ``crs_faults`` get them without asking for the fixture."""
     if request.node.get_closest_marker("crs_cassette") is not None:
         request.getfixturevalue("crs_cassette")
+    if request.node.get_closest_marker("crs_faults") is not None:
+        request.getfixturevalue("crs_faults")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -133,22 +166,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture
 def crs_clock() -> Iterator[VirtualClock]:
-    """A fresh :class:`~crs.VirtualClock`, installed as ``crs``'s process-wide default clock.
+    """A fresh :class:`~crs.VirtualClock` that the whole test runs on (:func:`crs.virtual_time`).
 
-    Everything in ``crs`` that waits or expires resolves the default clock at each use, so inside
-    the test sleeps return at once (and are recorded in ``crs_clock.sleeps``) and TTLs expire only
-    when the test calls ``crs_clock.advance()``. The previous default is restored at teardown,
-    even when the test fails.
+    Everything in ``crs`` that waits or expires follows it, and so does third-party retry code:
+    the openai SDK's and composio's retry sleeps, tenacity and stamina, and asyncio itself —
+    event loops made during the test are :class:`~crs.VirtualTimeLoop`\\ s, so
+    ``asyncio.sleep``, ``asyncio.wait_for`` / ``asyncio.timeout`` deadlines and httpx timeouts
+    run in virtual time. Sleeps return at once and are recorded in ``crs_clock.sleeps``; TTLs
+    and credentials expire when the test calls ``crs_clock.advance()``. Everything is restored
+    at teardown, even when the test fails.
 
-    That covers the resilience kit too: retry backoff, rate-limiter waits, breaker cool-downs and
-    ``crs.resilience.timeout`` deadlines all run in virtual time.
-
-    Only ``crs`` follows this clock for now: ``time.sleep`` and ``asyncio.sleep`` called by
-    third-party code (SDK retry loops, for instance) still take real time. Making those virtual
-    comes later.
+    Your own modules can follow it too: ``crs.virtual_time``'s ``modules=`` has the recipe, or
+    have the code under test sleep through :func:`crs.clock.get_clock`.
     """
-    clock = VirtualClock()
-    with use_clock(clock):
+    with virtual_time(VirtualClock()) as clock:
         yield clock
 
 

@@ -133,6 +133,20 @@ class Cassette:
             return None
         return self._take(("http", live_signature(method, url, headers, body, self.rules)))
 
+    def peek_live(
+        self, method: str, url: str, headers: Mapping[str, Any], body: bytes | None
+    ) -> dict[str, Any] | None:
+        """The recording :meth:`find_live` would answer with now, without playing it.
+
+        Matching and redaction are :meth:`find_live`'s; nothing is counted and the replay order
+        does not move. Fault injection answers an attempt it is about to break (a cut stream)
+        this way, so the retry after the fault still gets the recording: a cassette recorded
+        without faults replays unchanged with faults added.
+        """
+        if not self.replaying:
+            return None
+        return self._peek(("http", live_signature(method, url, headers, body, self.rules)))
+
     def find(self, kind: str, request: Mapping[str, Any]) -> dict[str, Any] | None:
         """The recorded interaction that answers ``request`` (counted as played), or ``None``.
 
@@ -146,17 +160,30 @@ class Cassette:
     def _take(self, key: tuple[str, Any]) -> dict[str, Any] | None:
         """The next unplayed recording with this signature (or the last, with repeats)."""
         with self._lock:
-            candidates = self._index.get(key, [])
-            played = self._cursor.get(key, 0)  # identical requests are answered in order
-            if played < len(candidates):
-                chosen = candidates[played]
-                self._cursor[key] = played + 1
-            elif candidates and self.allow_repeats:
-                chosen = candidates[-1]
-            else:
+            chosen = self._next(key)
+            if chosen is None:
                 return None
+            played = self._cursor.get(key, 0)
+            if played < len(self._index[key]):  # a repeat of the last one does not advance
+                self._cursor[key] = played + 1
             self.play_counts[chosen] += 1
             return self.recorded[chosen]
+
+    def _peek(self, key: tuple[str, Any]) -> dict[str, Any] | None:
+        """What :meth:`_take` would return now, leaving the cursor and play counts alone."""
+        with self._lock:
+            chosen = self._next(key)
+            return None if chosen is None else self.recorded[chosen]
+
+    def _next(self, key: tuple[str, Any]) -> int | None:
+        """The position :meth:`_take` answers ``key`` with (call with the lock held)."""
+        candidates = self._index.get(key, [])
+        played = self._cursor.get(key, 0)  # identical requests are answered in order
+        if played < len(candidates):
+            return candidates[played]
+        if candidates and self.allow_repeats:
+            return candidates[-1]
+        return None
 
     def unmatched(self, describe: str) -> CassetteMismatchError:
         """The error for a request that has no recording and may not be recorded.

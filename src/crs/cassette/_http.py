@@ -14,6 +14,11 @@ responses is wrapped so that a recorded ``text/event-stream`` body is delivered 
 chunk, in order — code that consumes a stream incrementally behaves as it did live. (Requests
 and aiohttp replay a stream's bytes in one piece; none of the SDKs we target stream through
 them.)
+
+Fault injection needs one more thing from the bridge: to break an attempt (cut a stream) without
+it counting. Under :meth:`VcrBridge.unrecorded` a request is answered from its recording without
+consuming it, and one that goes live is not recorded, so a cassette recorded without faults
+replays unchanged with faults added: the retry after the fault consumes the one recording.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import contextlib
 import http
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from crs.cassette._body import decode_body, encode_body, sse_chunks
@@ -42,6 +48,11 @@ _VOLATILE_REQUEST_HEADERS = frozenset(
 )  # fmt: skip
 
 
+# The bridges whose traffic in this context is answered without consuming and never recorded.
+# A context variable, not a flag on the bridge: other threads and tasks keep recording as usual.
+_unrecorded: ContextVar[tuple[VcrBridge, ...]] = ContextVar("crs_unrecorded_bridges", default=())
+
+
 def _volatile(name: str) -> bool:
     return name in _VOLATILE_REQUEST_HEADERS or name.startswith("x-stainless-")
 
@@ -60,12 +71,28 @@ class VcrBridge:
         self._answers: dict[int, dict[str, Any]] = {}
         self._started: dict[int, float] = {}
 
+    @contextlib.contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """Requests made in this context (thread, task) leave the cassette as they found it.
+
+        A request with a recording is answered from it without consuming it; one without goes
+        live when the mode allows recording, and is not recorded; otherwise it fails with the
+        usual mismatch error. Fault injection breaks attempts this way (see the module doc).
+        """
+        token = _unrecorded.set((*_unrecorded.get(), self))
+        try:
+            yield
+        finally:
+            _unrecorded.reset(token)
+
+    def _recording(self) -> bool:
+        return self not in _unrecorded.get()
+
     # -- what the stubs call -----------------------------------------------------------------
 
     def can_play_response_for(self, request: Any) -> bool:
-        found = self.cassette.find_live(
-            str(request.method), str(request.uri), request.headers, _raw_body(request)
-        )
+        lookup = self.cassette.find_live if self._recording() else self.cassette.peek_live
+        found = lookup(str(request.method), str(request.uri), request.headers, _raw_body(request))
         if found is not None:
             self._answers[id(request)] = found
             return True
@@ -83,6 +110,9 @@ class VcrBridge:
         return to_vcr_response(interaction["response"])
 
     def append(self, request: Any, response: Mapping[str, Any]) -> None:
+        if not self._recording():
+            self._started.pop(id(request), None)
+            return
         keep = frozenset(h.lower() for h in self.cassette.rules.match_headers)
         ours = {"request": to_request(request, keep), "response": from_vcr_response(response)}
         kind, summary = label(ours["request"], ours["response"])

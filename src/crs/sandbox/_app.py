@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crs._dialects import RATE_LIMIT_10429, retry_after_headers
 from crs.clock import resolve_clock
 from crs.errors import CrsError
 from crs.sandbox import (
@@ -185,25 +185,13 @@ class _FaultsAndLog:
         message = "Rate limit reached (sandbox fault). Please try again later."
         if not rule.headers:
             if family.name.startswith("composio"):
-                return json_response({"code": 10429, "slug": "HTTP_TooManyRequests"}, 429)
+                return json_response(dict(RATE_LIMIT_10429), 429)
             return family.error(429, message, code="rate_limit_exceeded")
         wait = rule.retry_after
-        reset_at = math.ceil(resolve_clock(self._state.clock).now() + wait)
-        if family.name == "openai":
-            headers = {
-                "retry-after": str(math.ceil(wait)),
-                "retry-after-ms": str(round(wait * 1000)),
-                "x-ratelimit-limit-requests": "60",
-                "x-ratelimit-remaining-requests": "0",
-                "x-ratelimit-reset-requests": f"{wait:g}s",
-            }
-        else:
-            headers = {
-                "retry-after": str(math.ceil(wait)),
-                "x-ratelimit-limit": "60",
-                "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": str(reset_at),
-            }
+        now = resolve_clock(self._state.clock).now()
+        form = "both" if family.name == "openai" else "seconds"
+        headers = retry_after_headers(wait, form, now=now)
+        headers.update(family.dialect.quota_headers(wait, now=now))
         return family.error(429, message, code="rate_limit_exceeded", headers=headers)
 
     def _log(

@@ -22,59 +22,25 @@ How this generation fails:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from crs._dialects import COMPOSIO
 from crs.sandbox._composio_catalog import APPS, TOOLKIT_VERSION, ToolSpec
-from crs.sandbox._composio_wire import api_key_problem, error_fields, unauthorized_envelope
+from crs.sandbox._composio_wire import api_key_problem
 from crs.sandbox._composio_world import AccountUnavailable, ComposioWorld, UnknownTool
-from crs.sandbox._http import BadRequest, guard, json_response, read_json_object
+from crs.sandbox._http import ApiFamily, BadRequest, guard, json_response, read_json_object
 from crs.sandbox._state import SandboxState
 
 __all__ = ["FAMILY", "routes"]
 
 _PREFIXES = ("/api/v3", "/api/v3.1")
-_EXECUTE_PATH = re.compile(r"^/api/v3(?:\.1)?/tools/execute/([^/]+)/?$")
 _ACCEPTED_VERSIONS = ("latest", TOOLKIT_VERSION)
 
-
-class _CurrentFamily:
-    """The current SDK's dialect, for the sandbox's cross-cutting faults and log."""
-
-    name = "composio"
-
-    def owns(self, path: str) -> bool:
-        return path.startswith(tuple(f"{prefix}/" for prefix in _PREFIXES))
-
-    def error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        param: str | None = None,  # noqa: ARG002 - Composio's error body has no field for it
-    ) -> Response:
-        number, slug = error_fields(status, code)
-        body = {"error": {"message": message, "code": number, "slug": slug, "status": status}}
-        return json_response(body, status, headers)
-
-    def unauthorized_envelope(self) -> Response:
-        return unauthorized_envelope(log_id=None, session_info=None)
-
-    def tool_slug(self, path: str) -> str | None:
-        match = _EXECUTE_PATH.match(path)
-        if match is None or match.group(1).lower() == "proxy":
-            return None
-        return match.group(1).upper()
-
-
-FAMILY = _CurrentFamily()
+FAMILY = ApiFamily(COMPOSIO)
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
@@ -141,14 +107,11 @@ async def _execute(request: Request, world: ComposioWorld) -> Response:
         )
     except AccountUnavailable as exc:
         return FAMILY.error(400, exc.message, code=exc.slug)
+    log_id = f"log_{result.execution.seq:012d}"
     return json_response(
-        {
-            "data": result.data,
-            "error": result.error,
-            "successful": result.successful,
-            "log_id": f"log_{result.execution.seq:012d}",
-            "session_info": None,
-        }
+        COMPOSIO.execution_result(
+            result.data, result.error, successful=result.successful, log_id=log_id
+        )
     )
 
 

@@ -25,7 +25,6 @@ the API key.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,48 +32,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from crs._dialects import COMPOSIO_CORE
 from crs.sandbox._composio_catalog import APPS, CORE_VERSION, AppSpec, ToolSpec
-from crs.sandbox._composio_wire import api_key_problem, error_fields, unauthorized_envelope
+from crs.sandbox._composio_wire import api_key_problem
 from crs.sandbox._composio_world import AccountUnavailable, ComposioWorld, UnknownTool
-from crs.sandbox._http import BadRequest, guard, json_response, read_json_object
+from crs.sandbox._http import ApiFamily, BadRequest, guard, json_response, read_json_object
 from crs.sandbox._state import SandboxState
 
 __all__ = ["FAMILY", "routes"]
 
-_EXECUTE_PATH = re.compile(r"^/api/v2/actions/([^/]+)/execute/?$")
 _ACCEPTED_VERSIONS = ("latest", "latest:base", CORE_VERSION)
 
-
-class _CoreFamily:
-    """composio-core's dialect, for the sandbox's cross-cutting faults and log."""
-
-    name = "composio-core"
-
-    def owns(self, path: str) -> bool:
-        return path.startswith(("/api/v1/", "/api/v2/"))
-
-    def error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        param: str | None = None,  # noqa: ARG002 - Composio's error body has no field for it
-    ) -> Response:
-        number, slug = error_fields(status, code)
-        body = {"message": message, "code": number, "slug": slug, "status": status}
-        return json_response(body, status, headers)
-
-    def unauthorized_envelope(self) -> Response:
-        return unauthorized_envelope(successfull=False)
-
-    def tool_slug(self, path: str) -> str | None:
-        match = _EXECUTE_PATH.match(path)
-        return match.group(1).upper() if match else None
-
-
-FAMILY = _CoreFamily()
+FAMILY = ApiFamily(COMPOSIO_CORE)
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:
@@ -183,12 +152,7 @@ async def _execute(request: Request, world: ComposioWorld) -> Response:
     except AccountUnavailable as exc:
         return FAMILY.error(400, exc.message, code=exc.slug)
     return json_response(
-        {
-            "data": result.data,
-            "error": result.error,
-            "successfull": result.successful,
-            "successful": result.successful,
-        }
+        COMPOSIO_CORE.execution_result(result.data, result.error, successful=result.successful)
     )
 
 

@@ -4,8 +4,8 @@ The sandbox serves three wire dialects on one port (OpenAI, composio-core's ``/a
 and the current Composio SDK's ``/api/v3.1``). Cross-cutting machinery (authentication faults,
 rate-limit faults, the request log) must answer *in the dialect of the request*, or the real SDK
 clients under test would not recognise the error. So each dialect is an :class:`ApiFamily` that
-knows which paths it owns and how to render an error, and the cross-cutting code only ever talks
-to that interface.
+knows which paths it owns and how to render an error (the bytes come from :mod:`crs._dialects`),
+and the cross-cutting code only ever talks to that interface.
 """
 
 from __future__ import annotations
@@ -13,26 +13,31 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from crs._dialects import Dialect
 
 __all__ = ["ApiFamily", "BadRequest", "Handler", "guard", "json_response", "read_json_object"]
 
 Handler: TypeAlias = Callable[[Request], Awaitable[Response]]
 
 
-class ApiFamily(Protocol):
-    """One wire dialect served by the sandbox."""
+class ApiFamily:
+    """One wire dialect served by the sandbox: a :class:`crs._dialects.Dialect` whose bodies are
+    answered as responses. The dialect is shared with fault injection, so the two fail alike."""
 
-    #: Stable name used in fault rules, the request log and error messages: ``"openai"``,
-    #: ``"composio-core"`` or ``"composio"``.
-    name: str
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        #: Stable name used in fault rules, the request log and error messages: ``"openai"``,
+        #: ``"composio-core"`` or ``"composio"``.
+        self.name = dialect.name
 
     def owns(self, path: str) -> bool:
         """Whether a request path belongs to this dialect."""
-        ...
+        return self.dialect.owns(path)
 
     def error(
         self,
@@ -45,17 +50,22 @@ class ApiFamily(Protocol):
     ) -> Response:
         """An error response in this dialect's documented error shape (``param`` names the
         offending request field, where the dialect has a place for it)."""
-        ...
+        body = self.dialect.error_body(status, message, code=code, param=param)
+        return json_response(body, status, headers)
 
     def unauthorized_envelope(self) -> Response | None:
         """A ``200 OK`` whose body reports a 401 (how Composio sometimes fails auth), or ``None``
         when the dialect has no such thing."""
-        ...
+        body = self.dialect.unauthorized_envelope()
+        return None if body is None else json_response(body)
 
     def tool_slug(self, path: str) -> str | None:
         """The tool (action) a request executes, for fault rules that target one tool; ``None``
         for requests that execute nothing."""
-        ...
+        return self.dialect.tool_slug(path)
+
+    def __repr__(self) -> str:
+        return f"ApiFamily({self.dialect!r})"
 
 
 class BadRequest(Exception):

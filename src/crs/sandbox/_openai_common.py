@@ -16,16 +16,16 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
 
+from crs._dialects import OPENAI
 from crs.sandbox._fields import optional_mapping, optional_text, require_text
-from crs.sandbox._http import BadRequest, Handler, guard, json_response
+from crs.sandbox._http import ApiFamily, BadRequest, Handler, guard
 from crs.sandbox._model import AssistantTurn, Conversation, ToolSpec
 
 __all__ = [
     "FAMILY",
     "SESSION_HEADER",
-    "OpenAIFamily",
     "authorized",
     "content_text",
     "estimate_tokens",
@@ -43,43 +43,7 @@ SESSION_HEADER = "X-CRS-Session"
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    404: "invalid_request_error",
-    429: "requests",
-}
-
-
-class OpenAIFamily:
-    """The ``/v1/*`` dialect spoken by the ``openai`` SDK."""
-
-    name = "openai"
-
-    def owns(self, path: str) -> bool:
-        return path == "/v1" or path.startswith("/v1/")
-
-    def error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        param: str | None = None,
-    ) -> Response:
-        error_type = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
-        body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-        return json_response(body, status=status, headers=headers)
-
-    def unauthorized_envelope(self) -> Response | None:
-        return None
-
-    def tool_slug(self, path: str) -> str | None:  # noqa: ARG002 - OpenAI runs no tools
-        return None
-
-
-FAMILY = OpenAIFamily()
+FAMILY = ApiFamily(OPENAI)
 
 
 def authorized(api_key: str) -> Callable[[Handler], Handler]:

@@ -47,7 +47,7 @@ from crs.tools._cache import MISS, ResponseCache
 from crs.tools._execution import Execution
 from crs.tools._journal import Journal
 from crs.tools._result import ToolResult
-from crs.tools._seam import current_tool_seam
+from crs.tools._seam import tool_seam_for
 
 __all__ = ["Limiters", "Pipeline"]
 
@@ -258,8 +258,8 @@ class Pipeline:
         run = functools.partial(
             self.backend.execute, call.action, call.params, user_id=call.user_id
         )
-        seam = current_tool_seam()
-        if seam is not None and seam.handles(self.backend):
+        seam = tool_seam_for(self.backend)
+        if seam is not None:
             return seam.execute(call.app, call.action, call.params, call.user_id, run)
         return run()
 
@@ -267,8 +267,8 @@ class Pipeline:
         run = functools.partial(
             self.backend.aexecute, call.action, call.params, user_id=call.user_id
         )
-        seam = current_tool_seam()
-        if seam is not None and seam.handles(self.backend):
+        seam = tool_seam_for(self.backend)
+        if seam is not None:
             return await seam.aexecute(call.app, call.action, call.params, call.user_id, run)
         return await run()
 

@@ -1,0 +1,107 @@
+"""Faults on top of replayed cassettes: the cassettes were recorded once, without faults.
+
+A faulted attempt is answered before it reaches the cassette and consumes no recording; the
+attempt after it replays the recording as usual. So a cassette recorded on a good day replays
+unchanged under any fault plan, and the cassette's own strictness (every recording played,
+none missing) still holds — the fixture would fail these tests otherwise.
+
+Recorded with ``pytest tests/faults/test_faults_replay.py --crs-record-mode=once`` against
+the sandbox.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import httpx2
+import openai
+import pytest
+
+from crs import VirtualClock
+from crs.cassette import Cassette
+from crs.sandbox import Sandbox
+from pytest_crs.faults import (
+    FaultPlan,
+    connection_reset,
+    llm,
+    rate_limit,
+    server_error,
+    stream_cut,
+    timeout,
+    tool,
+)
+
+MESSAGES = [{"role": "user", "content": "Summarise the open issues"}]
+
+
+def composio_core_installed() -> bool:
+    try:
+        metadata.version("composio-core")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.crs_cassette
+def test_rate_limits_before_a_replayed_answer(
+    crs_sandbox: Sandbox,
+    crs_cassette: Cassette,
+    crs_faults: FaultPlan,
+    crs_clock: VirtualClock,
+) -> None:
+    crs_faults.on(llm(), rate_limit(retry_after=4).times(2))
+    client = crs_sandbox.openai_client(max_retries=2)
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content
+    assert crs_clock.sleeps == [4.0, 4.0]
+    assert crs_faults.attempts(llm()) == 3
+    # one interaction, recorded or replayed, for the one attempt let through
+    assert len([*crs_cassette.recorded, *crs_cassette.new]) == 1
+
+
+@pytest.mark.crs_cassette
+def test_every_transport_failure_before_a_replayed_answer(
+    crs_sandbox: Sandbox, crs_cassette: Cassette, crs_faults: FaultPlan
+) -> None:
+    crs_faults.on(llm(), server_error().times(1))
+    crs_faults.on(llm(), timeout("read").times(1))
+    crs_faults.on(llm(), connection_reset(after_send=True).times(1))
+    client = crs_sandbox.openai_client(max_retries=3)
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content
+    assert [i.fault.kind.value for i in crs_faults.injected] == [
+        "server_error",
+        "timeout",
+        "connection_reset",
+    ]
+
+
+@pytest.mark.crs_cassette
+def test_a_cut_replayed_stream_consumes_nothing(
+    crs_sandbox: Sandbox, crs_cassette: Cassette, crs_faults: FaultPlan
+) -> None:
+    crs_faults.on(llm(), stream_cut(after_events=1))
+    client = crs_sandbox.openai_client(max_retries=0)
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+    with pytest.raises(openai.APIConnectionError) as cut:
+        list(stream)
+    assert isinstance(cut.value.__cause__, httpx2.RemoteProtocolError)
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    assert len(chunks) > 1
+    assert len([*crs_cassette.recorded, *crs_cassette.new]) == 1
+
+
+@pytest.mark.skipif(not composio_core_installed(), reason="recorded through composio-core")
+@pytest.mark.crs_cassette
+def test_a_replayed_tool_call_after_a_read_timeout_is_reported_as_a_duplicate(
+    crs_sandbox: Sandbox, crs_cassette: Cassette, crs_faults: FaultPlan
+) -> None:
+    send = tool("GMAIL_SEND_EMAIL")
+    crs_faults.on(send, timeout("read"))
+    toolset = crs_sandbox.composio_toolset()
+    email = {"recipient_email": "ada@example.com", "subject": "Invoice", "body": "Attached."}
+    result = toolset.execute_action("GMAIL_SEND_EMAIL", email)
+    assert result["successful"] is True
+    [duplicate] = crs_faults.duplicates
+    assert len(duplicate.attempts) == 2
+    assert duplicate.arguments == email

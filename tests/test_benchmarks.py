@@ -57,3 +57,14 @@ def test_replay_bench_runs_and_reports_every_path(capsys: pytest.CaptureFixture[
     for label in ("YAML parsed", "parse cache warm", "vcrpy as pytest-recording", "floor",
                   "crs vs vcrpy"):
         assert label in out
+
+
+def test_virtual_time_bench_runs_and_reports_every_scenario(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_bench("virtual_time_bench", ["--attempts", "3", "--backoff", "60",
+                                            "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for label in ("tenacity sync", "tenacity async", "openai sync (429 retry-after)",
+                  "openai async (429 retry-after)", "x floor", "target < 200 ms"):
+        assert label in out

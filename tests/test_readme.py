@@ -1,4 +1,9 @@
-"""Every Python example in README.md runs, so the docs cannot drift from the code."""
+"""Every Python example in README.md runs, so the docs cannot drift from the code.
+
+Most blocks are scripts and run as they are. The blocks of "Break it on purpose" are test
+modules (they define ``test_`` functions using the plugin's fixtures), so they are run by
+pytest itself, where the fixtures exist, and every test in them must pass.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,32 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+TEXT = README.read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+
+_FAULTS_SECTION = re.search(r"^## Break it on purpose\n(.*?)(?=^## )", TEXT, re.S | re.M)
+assert _FAULTS_SECTION is not None, "README.md lost its 'Break it on purpose' section"
+FAULT_TESTS = [
+    block
+    for block in re.findall(r"```python\n(.*?)```", _FAULTS_SECTION.group(1), re.S)
+    if re.search(r"^def test_", block, re.M)
+]
 
 
 def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 6
+    assert len(FAULT_TESTS) >= 3
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code: str) -> None:
     exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
+
+
+@pytest.mark.parametrize("code", FAULT_TESTS, ids=[f"faults{i}" for i in range(len(FAULT_TESTS))])
+def test_readme_fault_recipes_pass_under_pytest(pytester: pytest.Pytester, code: str) -> None:
+    pytester.makepyfile(test_readme_recipe=code)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == len(re.findall(r"^def test_", code, re.M)), result.stdout
+    assert set(outcomes) <= {"passed", "seconds"}, result.stdout

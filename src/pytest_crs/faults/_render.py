@@ -50,14 +50,11 @@ def render(fault: Fault, call: WireCall, *, now: float) -> Decision:
     if kind is FaultKind.SERVER_ERROR:
         message = f"The server had an error while processing your request {_INJECTED}."
         return _error(dialect, fault.status, message, code="server_error")
-    if kind is FaultKind.TIMEOUT:
-        if fault.phase == TimeoutPhase.CONNECT.value:
-            return Fail(Failure.CONNECT_TIMEOUT, f"connect timeout {_INJECTED}")
-        return Fail(Failure.READ_TIMEOUT, f"read timeout {_INJECTED}")
+    if kind is FaultKind.TIMEOUT:  # the transport words these as each library does
+        connect = fault.phase == TimeoutPhase.CONNECT.value
+        return Fail(Failure.CONNECT_TIMEOUT if connect else Failure.READ_TIMEOUT)
     if kind is FaultKind.CONNECTION_RESET:
-        if fault.after_send:
-            return Fail(Failure.RESET_AFTER_SEND, f"connection reset after sending {_INJECTED}")
-        return Fail(Failure.CONNECT_ERROR, f"connection refused {_INJECTED}")
+        return Fail(Failure.RESET_AFTER_SEND if fault.after_send else Failure.CONNECT_ERROR)
     if kind is FaultKind.LATENCY:
         return Delay(fault.seconds)
     if kind is FaultKind.STREAM_CUT:

@@ -317,24 +317,21 @@ def _cut_httpx(module: ModuleType, response: Any, after_events: int) -> Any:
     encoding = str(response.headers.get("content-encoding") or "identity").strip().lower()
     if not _is_event_stream(response.headers) or encoding != "identity":
         return response  # not an event stream (or not countable before decoding): as it came
-    sync_class, async_class = _cut_stream_classes(module)
     message = (
         "peer closed connection without sending complete message body "
         f"(incomplete chunked read) {_INJECTED}"
     )
-    chosen = sync_class if isinstance(response.stream, module.SyncByteStream) else async_class
-    response.stream = chosen(response.stream, after_events, response.request, message)
+    cut = _cut_stream_class(module)
+    response.stream = cut(response.stream, after_events, response.request, message)
     return response
 
 
 @functools.cache
-def _cut_stream_classes(module: ModuleType) -> tuple[type, type]:
-    """Byte streams of ``module`` (httpx or httpx2) that break after so many events."""
+def _cut_stream_class(module: ModuleType) -> type:
+    """A byte stream of ``module`` (httpx or httpx2), sync and async, that breaks after so many
+    events (one class for both, as httpx's own streams are)."""
 
-    sync_base: Any = module.SyncByteStream
-    async_base: Any = module.AsyncByteStream
-
-    class CutStream(sync_base):  # type: ignore[misc]
+    class CutStream(module.SyncByteStream, module.AsyncByteStream):  # type: ignore[misc,name-defined]
         """The wrapped stream up to the end of an event, then httpx's dropped-connection error."""
 
         def __init__(self, inner: Any, after_events: int, request: Any, message: str) -> None:
@@ -347,6 +344,9 @@ def _cut_stream_classes(module: ModuleType) -> tuple[type, type]:
         @property
         def elapsed(self) -> Any:  # httpx2 reads the response's elapsed time from its stream
             return getattr(self._inner, "elapsed", None)
+
+        def _dropped(self) -> Exception:
+            return module.RemoteProtocolError(self._message, request=self._request)  # type: ignore[no-any-return]
 
         def __iter__(self) -> Iterator[bytes]:
             events = _Events(self._after)
@@ -366,26 +366,7 @@ def _cut_stream_classes(module: ModuleType) -> tuple[type, type]:
                 getattr(chunks, "close", lambda: None)()
             with contextlib.suppress(Exception):
                 self.close()  # the connection is gone: it is not returned to the pool
-            raise module.RemoteProtocolError(self._message, request=self._request)
-
-        def close(self) -> None:
-            if not self._closed:
-                self._closed = True
-                self._inner.close()
-
-    class AsyncCutStream(async_base):  # type: ignore[misc]
-        """The async twin of ``CutStream``."""
-
-        def __init__(self, inner: Any, after_events: int, request: Any, message: str) -> None:
-            self._inner = inner
-            self._after = after_events
-            self._request = request
-            self._message = message
-            self._closed = False
-
-        @property
-        def elapsed(self) -> Any:
-            return getattr(self._inner, "elapsed", None)
+            raise self._dropped()
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             events = _Events(self._after)
@@ -407,14 +388,19 @@ def _cut_stream_classes(module: ModuleType) -> tuple[type, type]:
                     await closing()
             with contextlib.suppress(Exception):
                 await self.aclose()
-            raise module.RemoteProtocolError(self._message, request=self._request)
+            raise self._dropped()
+
+        def close(self) -> None:
+            if not self._closed:
+                self._closed = True
+                self._inner.close()
 
         async def aclose(self) -> None:
             if not self._closed:
                 self._closed = True
                 await self._inner.aclose()
 
-    return CutStream, AsyncCutStream
+    return CutStream
 
 
 class _Events:

@@ -61,7 +61,7 @@ import importlib
 import importlib.util
 import io
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
 from types import ModuleType
@@ -349,19 +349,9 @@ def _cut_stream_class(module: ModuleType) -> type:
             return module.RemoteProtocolError(self._message, request=self._request)  # type: ignore[no-any-return]
 
         def __iter__(self) -> Iterator[bytes]:
-            events = _Events(self._after)
             chunks = iter(self._inner)
-            if self._after > 0:
-                for chunk in chunks:
-                    end = events.cut_at(chunk)
-                    if end is None:
-                        yield chunk
-                        continue
-                    if end:
-                        yield chunk[:end]
-                    break
-                else:
-                    return  # the stream ended before the cut: delivered whole
+            if not (yield from _up_to_cut(chunks, self._after)):
+                return  # the stream ended before the cut: delivered whole
             with contextlib.suppress(Exception):
                 getattr(chunks, "close", lambda: None)()
             with contextlib.suppress(Exception):
@@ -401,6 +391,23 @@ def _cut_stream_class(module: ModuleType) -> type:
                 await self._inner.aclose()
 
     return CutStream
+
+
+def _up_to_cut(chunks: Iterable[bytes], after_events: int) -> Generator[bytes, None, bool]:
+    """Yield ``chunks`` up to the end of event ``after_events``; return whether the stream was
+    cut there (``False``: it ended before that many events, and was delivered whole)."""
+    if after_events <= 0:
+        return True
+    events = _Events(after_events)
+    for chunk in chunks:
+        end = events.cut_at(chunk)
+        if end is None:
+            yield chunk
+            continue
+        if end:
+            yield chunk[:end]
+        return True
+    return False
 
 
 class _Events:
@@ -669,18 +676,9 @@ class _CutRaw:
     ) -> Iterator[bytes]:
         from urllib3.exceptions import ProtocolError
 
-        events = _Events(self._after)
-        if self._after > 0:
-            for chunk in self._raw.stream(amt, decode_content=decode_content):
-                end = events.cut_at(chunk)
-                if end is None:
-                    yield chunk
-                    continue
-                if end:
-                    yield chunk[:end]
-                break
-            else:
-                return  # the stream ended before the cut: delivered whole
+        chunks = self._raw.stream(amt, decode_content=decode_content)
+        if not (yield from _up_to_cut(chunks, self._after)):
+            return  # the stream ended before the cut: delivered whole
         with contextlib.suppress(Exception):
             self._raw.close()  # the connection is gone: it is not returned to the pool
         raise ProtocolError(f"Response ended prematurely {_INJECTED}")

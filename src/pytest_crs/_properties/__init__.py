@@ -1,0 +1,1 @@
+"""The machinery behind :mod:`pytest_crs.properties` (private; import from there)."""

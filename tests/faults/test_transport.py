@@ -27,7 +27,8 @@ import urllib3
 from crs._virtual_loop import VirtualTimeLoop
 from crs.clock import VirtualClock, use_clock
 from crs.sandbox import Sandbox
-from pytest_crs.faults._transport import _Events, faulty_transports
+from pytest_crs.faults._sse import Events
+from pytest_crs.faults._transport import faulty_transports
 from pytest_crs.faults._wire import Cut, Decision, Delay, Fail, Failure, Reply, WireCall
 
 Race = Callable[[Callable[[], None]], None]
@@ -717,7 +718,7 @@ def test_async_openai_streaming_breaks_off_after_the_cut(crs_sandbox: Sandbox) -
 def test_events_are_counted_as_the_sse_spec_splits_them(
     chunks: list[bytes], after: int, kept: bytes
 ) -> None:
-    events = _Events(after)
+    events = Events(after)
     out = b""
     for chunk in chunks:
         end = events.cut_at(chunk)

@@ -26,9 +26,10 @@ from pytest_crs._properties._model import (
     PropertyViolation,
 )
 from pytest_crs.faults import Fault, FaultKind, FaultPlan, Target
+from pytest_crs.faults._httpx_transport import httpx_failure
 from pytest_crs.faults._render import render
 from pytest_crs.faults._tools import injected_error
-from pytest_crs.faults._transport import _httpx_failure, faulty_transports
+from pytest_crs.faults._transport import faulty_transports
 from pytest_crs.faults._wire import Decision, Delay, Fail, Failure, Reply, WireCall
 from pytest_crs.strategies import FaultRecipe
 
@@ -328,7 +329,7 @@ class _OpenAIErrors:
             error: Exception = self._client._make_status_error_from_response(response)
             return error, retry_after_from_headers(dict(decision.headers), now=now)
         if isinstance(decision, Fail):
-            cause = _httpx_failure(httpx2, request, decision)
+            cause = httpx_failure(httpx2, request, decision)
             openai = self._openai
             if decision.failure in (Failure.CONNECT_TIMEOUT, Failure.READ_TIMEOUT):
                 error = openai.APITimeoutError(request=request)

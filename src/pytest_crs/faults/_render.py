@@ -19,11 +19,10 @@ from collections.abc import Mapping
 from crs._dialects import RATE_LIMIT_10429, Dialect, dialect_of, json_bytes, retry_after_headers
 from crs.errors import ConfigError
 from pytest_crs.faults._kinds import AuthForm, Fault, FaultKind, RateLimitShape, TimeoutPhase
-from pytest_crs.faults._wire import Cut, Decision, Delay, Fail, Failure, Reply, WireCall
+from pytest_crs.faults._wire import INJECTED, Cut, Decision, Delay, Fail, Failure, Reply, WireCall
 
 __all__ = ["check_applicable", "render"]
 
-_INJECTED = "(injected by crs_faults)"
 _JSON = ("content-type", "application/json")
 
 
@@ -48,7 +47,7 @@ def render(fault: Fault, call: WireCall, *, now: float) -> Decision:
     if kind is FaultKind.RATE_LIMIT:
         return _rate_limited(fault, dialect, now=now)
     if kind is FaultKind.SERVER_ERROR:
-        message = f"The server had an error while processing your request {_INJECTED}."
+        message = f"The server had an error while processing your request {INJECTED}."
         return _error(dialect, fault.status, message, code="server_error")
     if kind is FaultKind.TIMEOUT:  # the transport words these as each library does
         connect = fault.phase == TimeoutPhase.CONNECT.value
@@ -72,7 +71,7 @@ def _rate_limited(fault: Fault, dialect: Dialect | None, *, now: float) -> Reply
         headers = retry_after_headers(fault.retry_after, fault.form, now=now)
     if dialect is not None:
         headers.update(dialect.quota_headers(fault.retry_after or 0.0, now=now))
-    message = f"Rate limit reached {_INJECTED}. Please try again later."
+    message = f"Rate limit reached {INJECTED}. Please try again later."
     return _error(dialect, 429, message, code="rate_limit_exceeded", headers=headers)
 
 
@@ -84,12 +83,12 @@ def _auth_expired(fault: Fault, dialect: Dialect | None, call: WireCall) -> Repl
                 return Reply(200, (_JSON,), json_bytes(envelope))
         elif fault.form == AuthForm.EXPIRED_ACCOUNT.value:
             tool = dialect.tool_slug(call.path) or "the tool"
-            message = f"The connected account for {tool} is not active: EXPIRED {_INJECTED}"
+            message = f"The connected account for {tool} is not active: EXPIRED {INJECTED}"
             return _error(dialect, 400, message, code="ActionExecute_ConnectedAccountNotActive")
     if dialect is not None and dialect.name == "openai":
-        message = f"Incorrect API key provided {_INJECTED}."
+        message = f"Incorrect API key provided {INJECTED}."
     else:
-        message = f"Invalid API key {_INJECTED}."
+        message = f"Invalid API key {INJECTED}."
     return _error(dialect, 401, message, code="invalid_api_key")
 
 

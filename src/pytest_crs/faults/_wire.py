@@ -19,6 +19,7 @@ from typing import Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 __all__ = [
+    "INJECTED",
     "Cut",
     "Decision",
     "Delay",
@@ -27,7 +28,11 @@ __all__ = [
     "Reply",
     "WireCall",
     "WireGate",
+    "injected",
 ]
+
+#: Ends the message of every error crs_faults injects, so nobody mistakes one for a real outage.
+INJECTED = "(injected by crs_faults)"
 
 
 @dataclass(frozen=True)
@@ -136,3 +141,9 @@ class WireGate(Protocol):
     def decide(self, call: WireCall) -> Decision | None:
         """What happens to ``call``: a decision, or ``None`` to send it as usual."""
         ...
+
+
+def injected(decision: Fail | None, default: str) -> str:
+    """An injected error's message: the decision's own words, or the library's ``default``."""
+    text = decision.message if decision is not None and decision.message else default
+    return f"{text} {INJECTED}"

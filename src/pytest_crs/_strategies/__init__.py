@@ -1,0 +1,1 @@
+"""The strategies behind :mod:`pytest_crs.strategies` (private; import from there)."""

@@ -83,7 +83,12 @@ def _plan_from_markers(node: pytest.Item) -> FaultPlan:
                 f"crs_faults marker: unknown keyword(s) {', '.join(unknown)} (known: seed, strict)"
             )
         options.update(marker.kwargs)
-    plan = FaultPlan(seed=int(options.get("seed", 0)), strict=bool(options.get("strict", True)))
+    seed, strict = options.get("seed", 0), options.get("strict", True)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise pytest.UsageError(f"crs_faults marker: seed must be an int, got {seed!r}")
+    if not isinstance(strict, bool):
+        raise pytest.UsageError(f"crs_faults marker: strict must be True or False, got {strict!r}")
+    plan = FaultPlan(seed=seed, strict=strict)
     for marker in markers:
         args = marker.args
         if len(args) % 2:

@@ -52,13 +52,18 @@ def test_not_a_target(crs_faults):
 @pytest.mark.crs_faults(llm(), server_error().always(), colour="red")
 def test_unknown_keyword(crs_faults):
     pass
+
+
+@pytest.mark.crs_faults(llm(), server_error().always(), strict="no")
+def test_strict_not_a_bool(crs_faults):
+    pass
 """
 
 
 def test_strict_teardown_and_marker_errors(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=SUITE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
-    result.assert_outcomes(passed=4, failed=1, errors=4)
+    result.assert_outcomes(passed=4, failed=1, errors=5)
     text = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
@@ -72,3 +77,4 @@ def test_strict_teardown_and_marker_errors(pytester: pytest.Pytester) -> None:
     assert "takes pairs of a target and a fault or schedule" in text
     assert "'llm' is not a target" in text
     assert "unknown keyword(s) colour" in text
+    assert "strict must be True or False, got 'no'" in text

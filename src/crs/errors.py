@@ -26,6 +26,7 @@ __all__ = [
     "CredentialTamperedError",
     "CrsError",
     "CrsTimeoutError",
+    "HeadConflictError",
     "MetadataError",
     "NetworkBlockedError",
     "RetryError",
@@ -114,6 +115,11 @@ class StoreClosedError(CrsError):
 
 class StoreDiskError(CrsError):
     """The disk tier could not be opened or written (path, permissions, not a store file)."""
+
+
+class HeadConflictError(CrsError):
+    """Another writer moved a head slot since this one last read it (a concurrent checkpoint,
+    index or journal commit from another object or process on the same store)."""
 
 
 class CrsTimeoutError(CrsError, TimeoutError):

@@ -25,6 +25,7 @@ from crs.store import ContextReferenceStore
 from crs.tools import ComposioAdapter, ToolBackend
 from pytest_crs._cassettes import CALL_REPORT, STATS, CassetteStats, crs_cassette, crs_config
 from pytest_crs._faults import MARKER_HELP, crs_faults
+from pytest_crs._redis import crs_redis_server, crs_redis_url
 
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
@@ -37,6 +38,8 @@ __all__ = [
     "crs_clock",
     "crs_config",
     "crs_faults",
+    "crs_redis_server",
+    "crs_redis_url",
     "crs_sandbox",
     "crs_sandbox_server",
     "crs_store",

@@ -16,10 +16,9 @@ classic ping-pong superblock. Reading takes the newest generation whose target s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
-from crs.errors import ContextLookupError
+from crs.errors import ContextLookupError, HeadConflictError
 from crs.store._store import ContextReferenceStore
 
 __all__ = ["HeadSlots", "release"]
@@ -76,16 +75,22 @@ class HeadSlots:
     def write(self, generation: int, target: str) -> str | None:
         """Point slot ``"AB"[generation % 2]`` at ``target``; returns the target it dropped.
 
-        The slot is removed and stored again because the store keeps the first writer's
-        metadata on a duplicate store; until the new copy is written the other slot still
-        points at the previous generation.
+        A compare-and-swap (:meth:`ContextReferenceStore.swap_metadata`): the slot changes only
+        if it still holds what this object last saw there, so two writers — other objects, or
+        other processes sharing a Redis tier — cannot both commit over the same generation.
+        Until the swap the other slot still points at the previous generation.
+
+        Raises:
+            HeadConflictError: another writer moved the slot since this object read it.
         """
         name = "AB"[generation % 2]
-        ref = self._refs.get(name)
-        if ref is not None:
-            with contextlib.suppress(ContextLookupError):  # never written, or already gone
-                self._store.delete(ref, force=True)
-        self._refs[name] = self._store.store(
+        previous = self.pointers.get(name)
+        expect = (
+            {"generation": None, "index": None}
+            if previous is None
+            else {"generation": previous[0], "index": previous[1]}
+        )
+        ref = self._store.swap_metadata(
             self._content(name),
             {
                 "priority": self._priority,
@@ -93,8 +98,15 @@ class HeadSlots:
                 "generation": generation,
                 "index": target,
             },
+            expect=expect,
         )
-        previous = self.pointers.get(name)
+        if ref is None:
+            raise HeadConflictError(
+                f"head slot {name} of {self._owner!r} was moved by another writer since it was "
+                f"read (expected generation {expect['generation']!r})",
+                hint="read the slots again and retry the commit on top of the newer state",
+            )
+        self._refs[name] = ref
         self.pointers[name] = (generation, target)
         return None if previous is None else previous[1]
 

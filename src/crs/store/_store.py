@@ -17,6 +17,9 @@ ordered-dict slot beyond its bytes:
   of the item's bytes), so content stored again revives its old reference, while different
   content that happens to share the fingerprint can never take that reference over.
 * :class:`~crs.store._disk.DiskTier` — optional, written through, so eviction never loses data.
+* :class:`~crs.store._redis.RedisTier` — optional, *instead of* all of the above: state shared
+  with other processes cannot be cached here without going stale, so every operation is
+  delegated to it (``_shared``) and the in-process structures stay empty.
 
 One lock guards all of it. Encoding, hashing and compressing happen before taking the lock and
 decoding after releasing it, so threads contend only for the index updates.
@@ -71,6 +74,7 @@ from crs.store._metadata import (
     parse_metadata,
 )
 from crs.store._policy import EvictionPolicy, MemoryTier, make_policy
+from crs.store._redis import RedisTier, extra_matches
 
 __all__ = ["ContextReferenceStore"]
 
@@ -107,6 +111,14 @@ class ContextReferenceStore:
         memory_threshold_mb: also evict when the memory tier's stored bytes exceed this.
         clock: time source for ttl; defaults to :func:`crs.clock.get_clock` at each use.
         compression_level: codec-specific level (lz4 1-16 selects high-compression mode).
+        redis_url: keep every item in Redis instead (extra ``redis``), e.g.
+            ``"redis://127.0.0.1:6379/0"``: every store on the same URL and prefix sees the same
+            contexts, across processes and machines. Redis is then the only tier (nothing is
+            cached in this process, so ``cache_size`` and ``eviction_policy`` have no effect and
+            nothing is evicted by the store); ttl is judged on ``clock`` at every read, with the
+            Redis key expiry as cleanup (see :mod:`crs.store._redis`).
+        redis_prefix: namespace of the store's keys in that database (default ``"crs:"``);
+            stores with different prefixes are independent.
     """
 
     def __init__(
@@ -121,6 +133,8 @@ class ContextReferenceStore:
         clock: Clock | None = None,
         *,
         compression_level: int | None = None,
+        redis_url: str | None = None,
+        redis_prefix: str | None = None,
     ) -> None:
         require_positive_int(cache_size, "cache_size")
         self._threshold = _threshold_bytes(memory_threshold_mb)
@@ -134,6 +148,7 @@ class ContextReferenceStore:
                 f"disk_path={str(disk_path)!r} was given but use_disk_storage=False",
                 hint="pass use_disk_storage=True to keep items on disk",
             )
+        _check_redis_options(redis_url, redis_prefix, use_disk_storage, memory_threshold_mb)
         self._cache_size = cache_size
         self._clock = clock
         self._lock = threading.Lock()
@@ -154,6 +169,16 @@ class ContextReferenceStore:
         self._evictions = {"capacity": 0, "memory": 0, "expired": 0}
         # Seam for tests that need two contents with one fingerprint.
         self._fingerprint: Callable[[Kind, bytes], bytes] = digest_of
+        self._shared: RedisTier | None = None
+        if redis_url is not None:
+            self._shared = RedisTier(
+                redis_url,
+                "crs:" if redis_prefix is None else redis_prefix,
+                compressor=self._compressor,
+                # looked up at each call, not bound now: tests replace the seam after __init__
+                fingerprint=lambda kind, raw: self._fingerprint(kind, raw),  # noqa: PLW0108
+                now=self._now,
+            )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -170,6 +195,9 @@ class ContextReferenceStore:
             StoreCapacityError: the item alone exceeds ``memory_threshold_mb`` and there is no
                 disk tier.
         """
+        if self._shared is not None:
+            self._check_open()
+            return REF_PREFIX + self._shared.store(content, metadata).hex()
         request = parse_metadata(metadata)
         encoded = encode(content, self._compressor)
         digest = self._fingerprint(encoded.kind, encoded.raw)
@@ -200,6 +228,9 @@ class ContextReferenceStore:
             ContextExpiredError: its ttl has passed.
         """
         key = _parse_ref(ref)
+        if self._shared is not None:
+            self._check_open()
+            return self._shared.retrieve(key, ref)
         with self._lock:
             self._check_open()
             blob = self._tier.get(key)
@@ -224,6 +255,9 @@ class ContextReferenceStore:
     def get_metadata(self, ref: str) -> ContextMetadata:
         """What the store knows about ``ref``; does not count as an access for eviction."""
         key = _parse_ref(ref)
+        if self._shared is not None:
+            self._check_open()
+            return self._shared.get_metadata(key, ref)
         with self._lock:
             self._check_open()
             blob = self._tier.get(key)
@@ -264,6 +298,9 @@ class ContextReferenceStore:
             ContextNotFoundError: the reference was never issued by this store, or was deleted.
         """
         key = _parse_ref(ref)
+        if self._shared is not None:
+            self._check_open()
+            return self._shared.delete(key, ref, force=force)
         with self._lock:
             self._check_open()
             self._purge_expired(self._now())
@@ -290,12 +327,69 @@ class ContextReferenceStore:
 
     def purge_expired(self) -> int:
         """Remove every expired item now (expiry is otherwise lazy); returns how many."""
+        if self._shared is not None:
+            self._check_open()
+            return self._shared.purge_expired()
         with self._lock:
             self._check_open()
             return self._purge_expired(self._now())
 
+    def swap_metadata(
+        self,
+        content: object,
+        metadata: Mapping[str, Any] | None,
+        *,
+        expect: Mapping[str, Any],
+    ) -> str | None:
+        """Compare-and-swap: replace the metadata of ``content``'s item if it is as expected.
+
+        Each ``expect`` key must have that value in the item's extra metadata (a missing key, or
+        a missing item, reads as ``None``); then the item gets exactly ``metadata`` (no merge),
+        keeping its holders, or is created with one holder. The check and the write are one
+        atomic step, also across processes sharing a Redis tier, so two writers expecting the
+        same old value cannot both win: this is what makes a head slot update safe.
+
+        Returns the reference, or ``None`` (and changes nothing) when the expectation failed.
+        """
+        if not isinstance(expect, Mapping):
+            raise TypeError(
+                f"expect must be a mapping of extra fields, got {type(expect).__name__}"
+            )
+        if self._shared is not None:
+            self._check_open()
+            key = self._shared.swap(content, metadata, expect)
+            return None if key is None else REF_PREFIX + key.hex()
+        request = parse_metadata(metadata)
+        encoded = encode(content, self._compressor)
+        digest = self._fingerprint(encoded.kind, encoded.raw)
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            self._purge_expired(now)
+            key, row = self._locate(digest, encoded, now)
+            in_memory = key in self._tier
+            current = self._memory_state(key) if in_memory else row.state if row else None
+            if not extra_matches(current, expect):
+                return None
+            expires_at = None if request.ttl is None else now + request.ttl
+            holders = 1 if current is None else current.holders
+            new = EntryState(request.priority, expires_at, holders, request.extras)
+            if current is None:
+                self._insert(key, encoded.blob, new)
+            else:
+                if self._disk is not None:
+                    self._disk.update(key, new)
+                if in_memory:
+                    self._apply(key, current, new)
+                    if new.extras is None:
+                        self._extras.pop(key, None)
+                    self._policy.changed(key)
+        return REF_PREFIX + key.hex()
+
     def get_cache_stats(self) -> dict[str, Any]:
         """Counters for dashboards and tests; reading them never changes the store."""
+        if self._shared is not None:
+            return self._shared_stats()
         with self._lock:
             disk = self._disk
             raw = disk.raw_bytes if disk else self._tier.raw_bytes
@@ -335,6 +429,8 @@ class ContextReferenceStore:
             self._gone.clear()
             if self._disk is not None:
                 self._disk.close()
+            if self._shared is not None:
+                self._shared.close()
 
     def __contains__(self, ref: object) -> bool:
         if not isinstance(ref, str):
@@ -343,6 +439,9 @@ class ContextReferenceStore:
             key = _parse_ref(ref)
         except ContextNotFoundError:
             return False
+        if self._shared is not None:
+            self._check_open()
+            return self._shared.contains(key)
         with self._lock:
             self._check_open()
             if key in self._tier:
@@ -355,6 +454,10 @@ class ContextReferenceStore:
 
     def __len__(self) -> int:
         """Live items (in both tiers); expired ones are swept first so the count is exact."""
+        if self._shared is not None:
+            self._check_open()
+            self._shared.purge_expired()
+            return self._shared.count()
         with self._lock:
             self._check_open()
             self._purge_expired(self._now())
@@ -374,6 +477,8 @@ class ContextReferenceStore:
     def __repr__(self) -> str:
         where = "closed" if self._closed else f"{self._tier.count} in memory"
         disk = "" if self._disk is None else f", disk={str(self._disk.path)!r}"
+        if self._shared is not None:
+            disk = f", redis={self._shared.url!r}, prefix={self._shared.prefix!r}"
         return (
             f"ContextReferenceStore({where}, cache_size={self._cache_size}, "
             f"policy={self._policy_kind.value}, compression={self._compressor.algorithm.value}"
@@ -382,7 +487,7 @@ class ContextReferenceStore:
 
     # -- async twin -----------------------------------------------------------------------------
     # In-memory operations are microseconds of CPU, cheaper than a thread hop, so they run
-    # inline; with a disk tier they may wait on I/O and go to a worker thread instead.
+    # inline; with a disk or Redis tier they may wait on I/O and go to a worker thread instead.
 
     async def astore(self, content: object, metadata: Mapping[str, Any] | None = None) -> str:
         return await self._offload(self.store, content, metadata)
@@ -414,9 +519,37 @@ class ContextReferenceStore:
         await self.aclose()
 
     async def _offload(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        if self._disk is None:
+        if self._disk is None and self._shared is None:
             return fn(*args, **kwargs)
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _shared_stats(self) -> dict[str, Any]:
+        """The stats of a Redis-backed store: the same keys, counted in Redis and here."""
+        shared = self._shared
+        assert shared is not None
+        self._check_open()
+        entries = shared.count()
+        raw, stored = shared.byte_totals()
+        lookups = shared.hits + shared.misses
+        return {
+            "entries": entries,
+            "memory_entries": 0,
+            "disk_entries": 0,
+            "stores": shared.stores,
+            "dedup_hits": shared.dedup_hits,
+            "hits": shared.hits,
+            "disk_hits": 0,
+            "misses": shared.misses,
+            "hit_rate": shared.hits / lookups if lookups else 0.0,
+            "evictions": {"capacity": 0, "memory": 0, "expired": shared.expired},
+            "dropped": 0,
+            "bytes_raw": raw,
+            "bytes_stored": stored,
+            "memory_bytes": 0,
+            "compression_ratio": raw / stored if stored else 1.0,
+            "eviction_policy": self._policy_kind.value,
+            "compression_algorithm": self._compressor.algorithm.value,
+        }
 
     # -- internals (all called with the lock held) ---------------------------------------------
 
@@ -642,6 +775,33 @@ def _seal(blob: bytes) -> bytes:
 
 def _expired(state: EntryState, now: float) -> bool:
     return state.expires_at is not None and state.expires_at <= now
+
+
+def _check_redis_options(
+    redis_url: str | None,
+    redis_prefix: str | None,
+    use_disk_storage: bool,
+    memory_threshold_mb: float | None,
+) -> None:
+    """Refuse combinations that would silently not do what they say (Redis is the only tier)."""
+    if redis_url is None:
+        if redis_prefix is not None:
+            raise ConfigError(
+                f"redis_prefix={redis_prefix!r} was given without redis_url",
+                hint="pass redis_url='redis://host:port/db' to keep items in Redis",
+            )
+        return
+    if use_disk_storage:
+        raise ConfigError(
+            "use_disk_storage=True and redis_url were both given; a store has one persistent tier",
+            hint="drop use_disk_storage: with redis_url every item already lives in Redis",
+        )
+    if memory_threshold_mb is not None:
+        raise ConfigError(
+            f"memory_threshold_mb={memory_threshold_mb!r} limits the in-process memory tier, "
+            "which a store with redis_url does not have",
+            hint="limit Redis itself (maxmemory, with maxmemory-policy noeviction)",
+        )
 
 
 def _threshold_bytes(memory_threshold_mb: float | None) -> int | None:

@@ -26,6 +26,7 @@ from crs.tools import ComposioAdapter, ToolBackend
 from pytest_crs._cassettes import CALL_REPORT, STATS, CassetteStats, crs_cassette, crs_config
 from pytest_crs._faults import MARKER_HELP, crs_faults
 from pytest_crs._redis import crs_redis_server, crs_redis_url
+from pytest_crs._telemetry import crs_spans
 
 if TYPE_CHECKING:
     from crs.sandbox import Sandbox
@@ -42,6 +43,7 @@ __all__ = [
     "crs_redis_url",
     "crs_sandbox",
     "crs_sandbox_server",
+    "crs_spans",
     "crs_store",
     "crs_tool_backend",
     "crs_vault",

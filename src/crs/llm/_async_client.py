@@ -54,19 +54,22 @@ class AsyncLLMClient(ClientCore):
         """Ask the model once (retrying transient failures); see :meth:`LLMClient.complete`."""
         request = self._request(messages, tools, tool_choice, options, stream=False)
         call = self._begin(request)
-        try:
-            run = await self._policy.arun(self._attempt, call, request)
-            response = parse_completion(
-                run.value,
-                attempts=call.attempts,
-                latency=self._elapsed(call),
-                history=run.history,
-            )
-        except Exception as error:
-            failure = self._failed(call, error)
-            if failure is error:
-                raise
-            raise failure from error
+        async with self._span(call, request) as span:
+            call.span = span
+            try:
+                run = await self._policy.arun(self._attempt, call, request)
+                response = parse_completion(
+                    run.value,
+                    attempts=call.attempts,
+                    latency=self._elapsed(call),
+                    history=run.history,
+                )
+            except Exception as error:
+                failure = self._failed(call, error)
+                if failure is error:
+                    raise
+                raise failure from error
+            self._report(call, response)
         return self._succeeded(response)
 
     def stream(
@@ -116,8 +119,9 @@ class AsyncLLMClient(ClientCore):
             await limiter.aacquire(call.model)
         try:
             try:
-                async with timeout(self._config.timeout, clock=self._config.clock):
-                    return await self._sdk.chat.completions.create(**request)
+                with self._attempt_span(call):
+                    async with timeout(self._config.timeout, clock=self._config.clock):
+                        return await self._sdk.chat.completions.create(**request)
             except CrsTimeoutError as expired:
                 raise self._timed_out(call) from expired
         except Exception as error:

@@ -70,19 +70,22 @@ class LLMClient(ClientCore):
         """
         request = self._request(messages, tools, tool_choice, options, stream=False)
         call = self._begin(request)
-        try:
-            run = self._policy.run(self._attempt, call, request)
-            response = parse_completion(
-                run.value,
-                attempts=call.attempts,
-                latency=self._elapsed(call),
-                history=run.history,
-            )
-        except Exception as error:
-            failure = self._failed(call, error)
-            if failure is error:
-                raise
-            raise failure from error
+        with self._span(call, request) as span:
+            call.span = span
+            try:
+                run = self._policy.run(self._attempt, call, request)
+                response = parse_completion(
+                    run.value,
+                    attempts=call.attempts,
+                    latency=self._elapsed(call),
+                    history=run.history,
+                )
+            except Exception as error:
+                failure = self._failed(call, error)
+                if failure is error:
+                    raise
+                raise failure from error
+            self._report(call, response)
         return self._succeeded(response)
 
     def stream(
@@ -142,7 +145,8 @@ class LLMClient(ClientCore):
         if limiter is not None:
             limiter.acquire(call.model)
         try:
-            return self._sdk.chat.completions.create(**request, timeout=self._config.timeout)
+            with self._attempt_span(call):
+                return self._sdk.chat.completions.create(**request, timeout=self._config.timeout)
         except Exception as error:
             self._attempt_failed(call, error)
             raise

@@ -8,6 +8,7 @@ result. Only the I/O — how a request is sent and how a wait is waited — diff
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from crs.llm._response import LLMResponse
 from crs.llm._sdk import Messages, build_request, prepare_client, scrubber
 from crs.llm._stats import LLMStats, StatsRecorder
 from crs.resilience import Attempt, Classification, ErrorType
+from crs.telemetry import SpanScope, TelemetrySpan, llm_span
 
 __all__ = ["Call", "ClientCore"]
 
@@ -30,6 +32,8 @@ class Call:
     model: str
     started: float
     attempts: int = 0
+    #: The call's ``crs.llm.call`` span (a no-op one when telemetry is off), for attempt spans.
+    span: TelemetrySpan | None = None
 
 
 class ClientCore:
@@ -102,6 +106,33 @@ class ClientCore:
     def _begin(self, request: dict[str, Any]) -> Call:
         self._stats.request()
         return Call(model=str(request["model"]), started=self._clock().monotonic())
+
+    def _span(self, call: Call, request: dict[str, Any]) -> SpanScope:
+        """The ``crs.llm.call`` span around one call, retries included (see crs.telemetry)."""
+        return llm_span(
+            call.model,
+            max_tokens=request.get("max_completion_tokens", request.get("max_tokens")),
+            temperature=request.get("temperature"),
+            clock=self._clock(),
+        )
+
+    @staticmethod
+    def _attempt_span(call: Call) -> SpanScope | contextlib.nullcontext[None]:
+        return contextlib.nullcontext() if call.span is None else call.span.attempt()
+
+    @staticmethod
+    def _report(call: Call, response: LLMResponse) -> None:
+        """What the answer says about itself, on the call's span."""
+        span = call.span
+        if span is None:
+            return
+        finish = [response.finish_reason] if response.finish_reason else None
+        span.response(model=response.model, finish_reasons=finish)
+        if response.usage is not None:
+            span.usage(
+                input_tokens=response.usage.prompt_tokens,
+                output_tokens=response.usage.completion_tokens,
+            )
 
     def _elapsed(self, call: Call) -> float:
         return self._clock().monotonic() - call.started

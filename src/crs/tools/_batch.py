@@ -12,6 +12,7 @@ recorded, because abandoning a half-sent request would only hide whether it had 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -249,7 +250,11 @@ def run_batch(
         return [work(i) for i in range(len(actions))]
     workers = max(1, min(plan.max_concurrent, len(actions)))
     with ThreadPoolExecutor(workers, thread_name_prefix="crs-batch") as pool:
-        futures = [pool.submit(work, i) for i in range(len(actions))]
+        # Each worker runs in a copy of the caller's context (as asyncio.to_thread does), so
+        # context-bound state — the current telemetry span, above all — follows the action.
+        futures = [
+            pool.submit(contextvars.copy_context().run, work, i) for i in range(len(actions))
+        ]
         pending: set[Future[Execution | None]] = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -13,6 +13,9 @@
 6. store the **record**, update the cache (a successful write invalidates the app's cached
    reads), and return an :class:`~crs.tools.Execution`.
 
+Each execution is a ``crs.tool.execute`` span with one ``crs.tool.attempt`` child per try, and
+feeds the tool metrics (:mod:`crs.telemetry`; no-ops unless OpenTelemetry is configured).
+
 Failures are outcomes, not exceptions (see :mod:`crs.tools._execution`). Two kinds of exception
 escape: :class:`~crs.errors.ConfigError` and :class:`~crs.errors.CassetteError` (a bug in the
 call, or a test harness refusing it — an unrecorded call while replaying: recorded, then raised) and
@@ -40,6 +43,7 @@ from crs.resilience import (
     classify,
     redact_secrets,
 )
+from crs.telemetry import SpanAttr, SpanScope, TelemetrySpan, tool_span
 from crs.tools._actions import ActionTable
 from crs.tools._auth_gate import AuthGate
 from crs.tools._backends import ToolBackend
@@ -70,6 +74,7 @@ class _Call:
     attempts: int = 0
     intent_ref: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    span: TelemetrySpan = field(default_factory=TelemetrySpan, repr=False)
 
 
 class _RetryableFailure(Exception):
@@ -133,14 +138,15 @@ class Pipeline:
         retry_policy: RetryPolicy | None,
     ) -> Execution:
         call = self._begin(app, action, params, user_id, auth_context_id, metadata, retry_policy)
-        try:
-            cached = self._admit(call)
-            if cached is not None:
-                return cached
-            result = call.policy.run(self._attempt, call).value
-        except BaseException as exc:  # recorded (or deliberately not), never swallowed
-            return self._failed(call, exc)
-        return self._finish(call, result)
+        with self._span(call) as call.span:
+            try:
+                cached = self._admit(call)
+                if cached is not None:
+                    return cached
+                result = call.policy.run(self._attempt, call).value
+            except BaseException as exc:  # recorded (or deliberately not), never swallowed
+                return self._failed(call, exc)
+            return self._finish(call, result)
 
     async def aexecute(
         self,
@@ -153,14 +159,15 @@ class Pipeline:
         retry_policy: RetryPolicy | None,
     ) -> Execution:
         call = self._begin(app, action, params, user_id, auth_context_id, metadata, retry_policy)
-        try:
-            cached = self._admit(call)
-            if cached is not None:
-                return cached
-            result = (await call.policy.arun(self._aattempt, call)).value
-        except BaseException as exc:
-            return self._failed(call, exc)
-        return self._finish(call, result)
+        with self._span(call) as call.span:
+            try:
+                cached = self._admit(call)
+                if cached is not None:
+                    return cached
+                result = (await call.policy.arun(self._aattempt, call)).value
+            except BaseException as exc:
+                return self._failed(call, exc)
+            return self._finish(call, result)
 
     # -- stages -------------------------------------------------------------------------------
 
@@ -206,6 +213,15 @@ class Pipeline:
             started_mono=clock.monotonic(),
         )
 
+    def _span(self, call: _Call) -> SpanScope:
+        return tool_span(
+            call.app,
+            call.action,
+            execution_id=call.execution_id,
+            read_only=call.read_only,
+            clock=self.clock,
+        )
+
     def _admit(self, call: _Call) -> Execution | None:
         """Check the credential (cache hits too: revoked means revoked), then the cache.
 
@@ -216,6 +232,7 @@ class Pipeline:
         cache = self.cache
         if cache is not None and call.read_only and cache.caches(call.action):
             data = cache.get(call.app, call.action, call.user_id, call.params)
+            call.span.cache(hit=data is not MISS)
             if data is not MISS:
                 return self._record(call, ToolResult(True, data, None, data), cached=True)
         call.intent_ref = self.journal.write_intent(
@@ -232,27 +249,29 @@ class Pipeline:
 
     def _attempt(self, call: _Call) -> ToolResult:
         call.attempts += 1
-        limiter = self.limiters.get(call.app)
-        if limiter is not None:
-            limiter.acquire(call.app)
-        with self._guard(call.app):
-            try:
-                return self._checked(call, self._call_backend(call))
-            except Exception as exc:
-                self._note_rate_limit(call.app, exc)
-                raise
+        with call.span.attempt() as span:
+            limiter = self.limiters.get(call.app)
+            if limiter is not None:
+                limiter.acquire(call.app)
+            with self._guard(call.app):
+                try:
+                    return self._checked(call, self._call_backend(call), span)
+                except Exception as exc:
+                    self._note_rate_limit(call.app, exc)
+                    raise
 
     async def _aattempt(self, call: _Call) -> ToolResult:
         call.attempts += 1
-        limiter = self.limiters.get(call.app)
-        if limiter is not None:
-            await limiter.aacquire(call.app)
-        async with self._guard(call.app):
-            try:
-                return self._checked(call, await self._acall_backend(call))
-            except Exception as exc:
-                self._note_rate_limit(call.app, exc)
-                raise
+        with call.span.attempt() as span:
+            limiter = self.limiters.get(call.app)
+            if limiter is not None:
+                await limiter.aacquire(call.app)
+            async with self._guard(call.app):
+                try:
+                    return self._checked(call, await self._acall_backend(call), span)
+                except Exception as exc:
+                    self._note_rate_limit(call.app, exc)
+                    raise
 
     def _call_backend(self, call: _Call) -> ToolResult:
         run = functools.partial(
@@ -275,7 +294,7 @@ class Pipeline:
     def _guard(self, app: str) -> Any:
         return contextlib.nullcontext() if self.breaker is None else self.breaker.guard(app)
 
-    def _checked(self, call: _Call, result: object) -> ToolResult:
+    def _checked(self, call: _Call, result: object, span: TelemetrySpan) -> ToolResult:
         if not isinstance(result, ToolResult):
             raise ConfigError(
                 f"backend {self.backend!r} returned {type(result).__name__} for {call.action}, "
@@ -283,6 +302,8 @@ class Pipeline:
             )
         if not result.successful and result.failure is not None and result.failure.retryable:
             raise _RetryableFailure(result, result.failure)
+        if not result.successful:
+            span.fail(result.failure, detail=result.error)
         return result
 
     def _note_rate_limit(self, app: str, error: Exception) -> None:
@@ -324,7 +345,7 @@ class Pipeline:
 
     def _record(self, call: _Call, result: ToolResult, *, cached: bool = False) -> Execution:
         clock = resolve_clock(self.clock)
-        return self.journal.append(
+        execution = self.journal.append(
             Execution(
                 execution_id=call.execution_id,
                 app=call.app,
@@ -345,3 +366,7 @@ class Pipeline:
                 exception=call.exception,
             )
         )
+        call.span.set(SpanAttr.ATTEMPT, execution.attempts)
+        if not execution.successful:
+            call.span.fail(execution.failure, detail=execution.error)
+        return execution

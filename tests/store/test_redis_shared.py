@@ -11,38 +11,17 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from crs import ContextExpiredError, ContextNotFoundError, ContextReferenceStore, VirtualClock
 
 SLOT = "crs test head A"
-Factory = Callable[..., ContextReferenceStore]
 
-
-@pytest.fixture(params=["memory", "disk", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    """Opens stores of one backend (each call a new store object on the same data)."""
-    if request.param == "memory":
-        where: dict[str, Any] = {}
-    elif request.param == "disk":
-        where = {"use_disk_storage": True, "disk_path": tmp_path}
-    else:
-        where = {"redis_url": request.getfixturevalue("crs_redis_url")}
-    opened: list[ContextReferenceStore] = []
-
-    def factory(**kwargs: Any) -> ContextReferenceStore:
-        store = ContextReferenceStore(**where, **kwargs)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        store.close()
+Factory = Callable[..., ContextReferenceStore]  # what the open_store fixture gives
 
 
 # -- two stores, one Redis ------------------------------------------------------------------------

@@ -32,28 +32,8 @@ from crs.store import StoreRedisError
 from crs.store._redis import EXPIRY_GRACE, redact_url
 
 NO_REDIS_PY = importlib.util.find_spec("redis") is None
-Factory = Callable[..., ContextReferenceStore]
 
-
-@pytest.fixture(params=["memory", "disk", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    """Opens stores of one backend; a second call opens the same data again (a restart)."""
-    if request.param == "memory":
-        where: dict[str, Any] = {}
-    elif request.param == "disk":
-        where = {"use_disk_storage": True, "disk_path": tmp_path}
-    else:
-        where = {"redis_url": request.getfixturevalue("crs_redis_url")}
-    opened: list[ContextReferenceStore] = []
-
-    def factory(**kwargs: Any) -> ContextReferenceStore:
-        store = ContextReferenceStore(**where, **kwargs)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        store.close()
+Factory = Callable[..., ContextReferenceStore]  # what the open_store fixture gives
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Every Python example in README.md runs, so the docs cannot drift from the code.
 
-Most blocks are scripts and run as they are. The blocks of "Break it on purpose" are test
-modules (they define ``test_`` functions using the plugin's fixtures), so they are run by
-pytest itself, where the fixtures exist, and every test in them must pass.
+Most blocks are scripts and run as they are. The blocks of the sections named in
+``TEST_SECTIONS`` are test modules (they define ``test_`` functions using the plugin's
+fixtures), so they are run by pytest itself, where the fixtures exist, and every test in them
+must pass.
 """
 
 from __future__ import annotations
@@ -16,18 +17,26 @@ README = Path(__file__).parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
 
-_FAULTS_SECTION = re.search(r"^## Break it on purpose\n(.*?)(?=^## )", TEXT, re.S | re.M)
-assert _FAULTS_SECTION is not None, "README.md lost its 'Break it on purpose' section"
+TEST_SECTIONS = ("Break it on purpose", "A tool agent that survives a crash")
+
+
+def _section(title: str) -> str:
+    found = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", TEXT, re.S | re.M)
+    assert found is not None, f"README.md lost its {title!r} section"
+    return found.group(1)
+
+
 FAULT_TESTS = [
     block
-    for block in re.findall(r"```python\n(.*?)```", _FAULTS_SECTION.group(1), re.S)
+    for title in TEST_SECTIONS
+    for block in re.findall(r"```python\n(.*?)```", _section(title), re.S)
     if re.search(r"^def test_", block, re.M)
 ]
 
 
 def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 6
-    assert len(FAULT_TESTS) >= 3
+    assert len(FAULT_TESTS) >= 5
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])

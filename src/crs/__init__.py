@@ -10,6 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from crs._virtual_loop import VirtualTimeLoop, real_io
 from crs._virtual_time import virtual_time
+from crs.agent import (
+    AgentResumeError,
+    AgentRun,
+    AgentSessionError,
+    AgentSessionNotFoundError,
+    AgentStatus,
+    AgentStep,
+    AgentTool,
+    InDoubtPolicy,
+    ToolAgent,
+    ToolCallOutcome,
+    ToolCallStatus,
+)
 from crs.auth import CredentialInfo, CredentialVault
 from crs.clock import (
     Clock,
@@ -182,6 +195,13 @@ __all__ = [
     "ActionPolicy",
     "AgentConfig",
     "AgentError",
+    "AgentResumeError",
+    "AgentRun",
+    "AgentSessionError",
+    "AgentSessionNotFoundError",
+    "AgentStatus",
+    "AgentStep",
+    "AgentTool",
     "AsyncLLMClient",
     "AsyncLLMStream",
     "Attempt",
@@ -224,6 +244,7 @@ __all__ = [
     "EvictionPolicy",
     "Execution",
     "HeadConflictError",
+    "InDoubtPolicy",
     "LLMClient",
     "LLMConfig",
     "LLMError",
@@ -256,8 +277,11 @@ __all__ = [
     "SystemClock",
     "TelemetrySpan",
     "Timeout",
+    "ToolAgent",
     "ToolArgumentsError",
     "ToolBackend",
+    "ToolCallOutcome",
+    "ToolCallStatus",
     "ToolConfig",
     "ToolExecutionError",
     "ToolResult",

@@ -410,9 +410,11 @@ class Checkpoints:
         ref = self._store.store(state.to_json(), RUN_METADATA)
         try:
             dropped = self._slots.write(state.generation, ref)
-        except BaseException:
+        except Exception:  # the slot did not move (a lost race): the document is nobody's
             release(self._store, ref)
             raise
+        # A BaseException (Ctrl-C, cancellation) may strike after the swap: the document is then
+        # the head, so it is left in place; at worst it is garbage, never a dangling pointer.
         self._head = (state.generation, ref)
         if dropped is not None and dropped not in self._slots.in_use():
             release(self._store, dropped)

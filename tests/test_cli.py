@@ -1,4 +1,4 @@
-"""The ``crs`` command line: version, help, and a demo that exercises the real store."""
+"""The ``crs`` command line: version, help, and the store tour (the demo has tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -43,15 +43,16 @@ def test_version_names_program_and_installed_version(runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
-def test_help_lists_demo(runner: CliRunner, flag: str) -> None:
+def test_help_lists_demo_and_tour(runner: CliRunner, flag: str) -> None:
     result = runner.invoke(main, [flag])
     assert result.exit_code == 0
     assert "Usage: crs" in result.output
+    assert "tour" in result.output
     assert "demo" in result.output
 
 
-def test_demo_runs_and_reports(runner: CliRunner) -> None:
-    result = runner.invoke(main, ["demo"])
+def test_tour_runs_and_reports(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["tour"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "same reference: True" in out
@@ -68,16 +69,16 @@ def test_demo_runs_and_reports(runner: CliRunner) -> None:
     assert "LRU" in stats
 
 
-def test_demo_output_is_deterministic(runner: CliRunner) -> None:
-    first = runner.invoke(main, ["demo", "--items", "4"])
-    second = runner.invoke(main, ["demo", "--items", "4"])
+def test_tour_output_is_deterministic(runner: CliRunner) -> None:
+    first = runner.invoke(main, ["tour", "--items", "4"])
+    second = runner.invoke(main, ["tour", "--items", "4"])
     assert first.exit_code == second.exit_code == 0
     assert first.output == second.output
     assert "Store 4 GitHub-issue tool results (cache_size=5, LRU)" in first.output
 
 
-def test_demo_stats_table_is_aligned(runner: CliRunner) -> None:
-    out = runner.invoke(main, ["demo"]).output
+def test_tour_stats_table_is_aligned(runner: CliRunner) -> None:
+    out = runner.invoke(main, ["tour"]).output
     rows = out.split("get_cache_stats():\n", 1)[1].splitlines()
     assert rows
     starts = set()
@@ -89,7 +90,7 @@ def test_demo_stats_table_is_aligned(runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize("items", ["0", "1", "many"])
-def test_demo_rejects_bad_item_counts(runner: CliRunner, items: str) -> None:
-    result = runner.invoke(main, ["demo", "--items", items])
+def test_tour_rejects_bad_item_counts(runner: CliRunner, items: str) -> None:
+    result = runner.invoke(main, ["tour", "--items", items])
     assert result.exit_code == 2
     assert "--items" in result.output

@@ -9,23 +9,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from crs.sandbox._composio_clients import installed_sdk
+
 SUITE = Path(__file__).resolve().parents[1] / "examples" / "test_suite"
 
 
-def composio_core_installed() -> bool:
-    try:
-        metadata.version("composio-core")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not composio_core_installed(), reason="its cassette went through composio-core")
+@pytest.mark.skipif(
+    installed_sdk() != "composio-core", reason="its cassette went through composio-core"
+)
 def test_the_example_suite_passes_offline() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     done = subprocess.run(

@@ -9,11 +9,11 @@ executes the tool through composio-core. Replayed answers must be the recorded o
 from __future__ import annotations
 
 import json
-from importlib import metadata
 
 import pytest
 
 from crs.sandbox import Sandbox
+from crs.sandbox._composio_clients import installed_sdk
 from crs.tools import ComposioAdapter
 
 TOOLS = [
@@ -35,15 +35,7 @@ TOOLS = [
 ]
 
 
-def composio_core_installed() -> bool:
-    try:
-        metadata.version("composio-core")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not composio_core_installed(), reason="recorded through composio-core")
+@pytest.mark.skipif(installed_sdk() != "composio-core", reason="recorded through composio-core")
 @pytest.mark.crs_cassette
 def test_plan_execute_and_summarise(crs_sandbox: Sandbox, crs_adapter: ComposioAdapter) -> None:
     client = crs_sandbox.openai_client()

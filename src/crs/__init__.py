@@ -125,6 +125,7 @@ from crs.resilience import (
     wait_jitter,
     wait_none,
 )
+from crs.service import AgentService, TaskBoard, TaskRecord, TaskStatus, llm_runner
 from crs.store import (
     CompressionAlgorithm,
     ContextMetadata,
@@ -197,6 +198,7 @@ __all__ = [
     "AgentError",
     "AgentResumeError",
     "AgentRun",
+    "AgentService",
     "AgentSessionError",
     "AgentSessionNotFoundError",
     "AgentStatus",
@@ -275,6 +277,9 @@ __all__ = [
     "StoreClosedError",
     "StoreDiskError",
     "SystemClock",
+    "TaskBoard",
+    "TaskRecord",
+    "TaskStatus",
     "TelemetrySpan",
     "Timeout",
     "ToolAgent",
@@ -306,6 +311,7 @@ __all__ = [
     "agent_span",
     "classify",
     "get_clock",
+    "llm_runner",
     "llm_span",
     "real_io",
     "redact_secrets",

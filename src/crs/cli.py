@@ -1,17 +1,27 @@
 """The ``crs`` command line.
 
-``crs demo`` exists so that someone who has just installed the package can see the store's
-behaviour (references, dedup, expiry, eviction, exact round-trips) in one run, without writing
-code or waiting: the demo runs on a :class:`~crs.clock.VirtualClock`, so a 61-second TTL expires
-instantly and the output is the same on every run.
+``crs demo`` is the README's first command: a tool agent run live against the sandbox,
+recorded, replayed with the sandbox stopped, and replayed again under injected 429s and a read
+timeout — retried on virtual time. It needs the ``demo`` extra, and it is the one place ``crs``
+reaches into :mod:`pytest_crs` (its fault injection, which does not need pytest), lazily.
+
+``crs tour`` shows the store's behaviour (references, dedup, expiry, eviction, exact
+round-trips) on a :class:`~crs.clock.VirtualClock`, so a 61-second TTL expires instantly and the
+output is the same on every run. ``crs sandbox`` and ``crs serve`` run the loopback sandbox and
+the agent service.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import os
 import random
+import socket
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -120,13 +130,39 @@ def main() -> None:
 
 @main.command()
 @click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("crs-demo"),
+    show_default=True,
+    help="Directory the recorded cassette is written to.",
+)
+def demo(out: Path) -> None:
+    """An agent live, recorded, replayed offline, then replayed under faults on virtual time."""
+    try:
+        from pytest_crs._demo import render, run_demo
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the demo needs the sandbox, openai, vcrpy and composio-core ({exc}); "
+            "install them with: pip install 'pytest-crs[demo]'"
+        ) from None
+    from rich.console import Console
+
+    console = Console()
+    report = run_demo(out, progress=lambda message: console.print(f"[bold]{message}[/bold]"))
+    render(report, console)
+    if not report.consistent:
+        raise click.ClickException("the three runs did not reach the same answer")
+
+
+@main.command()
+@click.option(
     "--items",
     type=click.IntRange(min=2, max=10_000),
     default=6,
     show_default=True,
     help="How many tool results to store; the cache holds one more.",
 )
-def demo(items: int) -> None:
+def tour(items: int) -> None:
     """Tour the store on a virtual clock: dedup, expiry, eviction, stats."""
     clock = VirtualClock()
     cache_size = items + 1
@@ -246,3 +282,129 @@ def sandbox(host: str, port: int, api_key: str | None, seed: int) -> None:
         click.echo("stopping")
     finally:
         server.stop()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option("--model", default="gpt-4o-mini", show_default=True, help="Model each task goes to.")
+@click.option(
+    "--sandbox",
+    "use_sandbox",
+    is_flag=True,
+    help="Start a crs sandbox and send model calls there: offline, no API key needed.",
+)
+@click.option(
+    "--store-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep tasks in a disk-backed store in this directory (they survive restarts).",
+)
+@click.option(
+    "--redis-url",
+    envvar="CRS_REDIS_URL",
+    default=None,
+    help="Keep tasks in Redis, shared by every process on the URL [env: CRS_REDIS_URL].",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1, max=256),
+    default=4,
+    show_default=True,
+    help="Tasks running at once.",
+)
+def serve(
+    host: str,
+    port: int,
+    model: str,
+    use_sandbox: bool,
+    store_path: Path | None,
+    redis_url: str | None,
+    max_concurrency: int,
+) -> None:
+    """Serve the agent API (POST /agent/run, /agent/run-async, GET /agent/status/ID).
+
+    Without --sandbox, tasks go to OpenAI with OPENAI_API_KEY (and OPENAI_BASE_URL if set).
+    Stop with Ctrl-C; background tasks still pending are then recorded as failed.
+    """
+    try:
+        import uvicorn
+
+        from crs.service._serve import serve_setup
+    except ImportError as exc:
+        raise click.ClickException(
+            f"crs serve needs the service extra ({exc}): pip install 'pytest-crs[service]'"
+        ) from exc
+    from crs.errors import CrsError
+
+    try:
+        with serve_setup(
+            model=model,
+            sandbox=use_sandbox,
+            store_path=store_path,
+            redis_url=redis_url,
+            environ=os.environ,
+            max_concurrency=max_concurrency,
+        ) as setup:
+            sock = _listen(host, port)
+            try:
+                url = _url(host, sock.getsockname()[1])
+                click.echo(f"crs agent service listening on {url}")
+                click.echo(f"  model: {setup.model} via {setup.backend}")
+                click.echo(f"  tasks kept in: {setup.store}")
+                click.echo(
+                    f"  try: curl -s {url}/agent/run -H 'content-type: application/json' "
+                    """-d '{"task": "Say hello"}'"""
+                )
+                click.echo(f"  API docs: {url}/docs")
+                if not _is_loopback(host):
+                    click.echo(
+                        "  warning: the service has no authentication and is reachable beyond "
+                        "this machine",
+                        err=True,
+                    )
+                click.echo("Press Ctrl-C to stop.")
+                config = uvicorn.Config(
+                    setup.app, log_level="warning", access_log=False, lifespan="on"
+                )
+                # uvicorn shuts down gracefully on Ctrl-C, then raises it again.
+                with contextlib.suppress(KeyboardInterrupt):
+                    uvicorn.Server(config).run(sockets=[sock])
+            finally:
+                sock.close()
+            click.echo("stopped")
+    except CrsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before uvicorn starts so the banner can name the real port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror} (pick another --port, or 0)"
+        ) from exc
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -11,8 +11,6 @@ the sandbox.
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import httpx2
 import openai
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from crs import VirtualClock
 from crs.cassette import Cassette
 from crs.sandbox import Sandbox
+from crs.sandbox._composio_clients import installed_sdk
 from pytest_crs.faults import (
     FaultPlan,
     auth_expired,
@@ -36,14 +35,6 @@ from pytest_crs.faults import (
 )
 
 MESSAGES = [{"role": "user", "content": "Summarise the open issues"}]
-
-
-def composio_core_installed() -> bool:
-    try:
-        metadata.version("composio-core")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 @pytest.mark.crs_cassette
@@ -95,7 +86,7 @@ def test_a_cut_replayed_stream_consumes_nothing(
     assert len([*crs_cassette.recorded, *crs_cassette.new]) == 1
 
 
-@pytest.mark.skipif(not composio_core_installed(), reason="recorded through composio-core")
+@pytest.mark.skipif(installed_sdk() != "composio-core", reason="recorded through composio-core")
 @pytest.mark.crs_cassette
 def test_a_replayed_tool_call_after_a_read_timeout_is_reported_as_a_duplicate(
     crs_sandbox: Sandbox, crs_cassette: Cassette, crs_faults: FaultPlan
@@ -151,7 +142,7 @@ def test_an_expired_key_fails_at_once_and_the_next_call_replays(
     assert crs_faults.attempts(llm()) == 2
 
 
-@pytest.mark.skipif(not composio_core_installed(), reason="recorded through composio-core")
+@pytest.mark.skipif(installed_sdk() != "composio-core", reason="recorded through composio-core")
 @pytest.mark.crs_cassette
 def test_tool_faults_that_come_back_as_answers_over_a_replayed_session(
     crs_sandbox: Sandbox, crs_cassette: Cassette, crs_faults: FaultPlan

@@ -37,7 +37,7 @@ def test_crs_demo_prints_the_summary(tmp_path: Path) -> None:
     result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     for expected in (
-        "replayed with faults",
+        "replay, faults",
         "backoff slept (virtual): 20 s, 20 s, 4 s",
         "all three runs reached the same answer.",
         "triage-session.yaml",

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -104,11 +103,11 @@ def run_demo(workdir: Path, *, progress: Callable[[str], None] = print) -> DemoR
             sandbox.script(SCRIPT, model=MODEL)
             progress(f"1/3 live: the agent works against the sandbox at {sandbox.url}")
             with _cassette(path, "once") as cassette:
-                phases.append(_phase("live, recorded", _Address.of(sandbox), clock, cassette))
+                phases.append(_phase("live, recording", _Address.of(sandbox), clock, cassette))
             address = _Address.of(sandbox)
         progress(f"2/3 replay: the sandbox is stopped; answers come from {path.name}")
         with _cassette(path, "none") as cassette:
-            phases.append(_phase("replayed offline", address, clock, cassette))
+            phases.append(_phase("replay, offline", address, clock, cassette))
         progress("3/3 replay under faults: two 429s (Retry-After 20 s) and a read timeout")
         plan = FaultPlan()
         plan.on(
@@ -116,7 +115,7 @@ def run_demo(workdir: Path, *, progress: Callable[[str], None] = print) -> DemoR
             fail(rate_limit(retry_after=20)).times(2).then(timeout("read")).then(succeed()),
         )
         with _cassette(path, "none") as cassette, faulty_transports(plan, bridge=cassette.bridge):
-            phases.append(_phase("replayed with faults", address, clock, cassette, plan))
+            phases.append(_phase("replay, faults", address, clock, cassette, plan))
     return DemoReport(path, phases)
 
 
@@ -185,6 +184,8 @@ def _phase(
 def _agent(where: _Address, store: ContextReferenceStore, stack: contextlib.ExitStack) -> ToolAgent:
     """A fresh agent, LLM client and Composio client per phase, as a new process would have."""
     if installed_sdk() == "composio":
+        import httpx  # the current SDK's HTTP client; composio-core needs none
+
         http = stack.enter_context(httpx.Client())
         sdk = composio_client(base_url=where.composio, api_key=where.api_key, http_client=http)
         backend: ToolBackend = ComposioBackend(sdk, version=TOOLKIT_VERSION)
@@ -205,8 +206,9 @@ def _agent(where: _Address, store: ContextReferenceStore, stack: contextlib.Exit
 def render(report: DemoReport, console: Console) -> None:
     """The summary table and what it shows, for a person reading a terminal."""
     table = Table(title="the same task, three ways", title_justify="left")
-    for column in ("run", "status", "steps", "tool calls", "model attempts", "virtual", "wall"):
-        table.add_column(column, justify="left" if column in ("run", "status") else "right")
+    for column in ("run", "status", "steps", "tools", "attempts", "virtual", "wall"):
+        left = column in ("run", "status")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for phase in report.phases:
         table.add_row(
             phase.name,

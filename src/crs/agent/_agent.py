@@ -57,6 +57,7 @@ from crs.errors import AgentError, ConfigError, CrsError
 from crs.llm import AsyncLLMClient, LLMClient, LLMError, LLMResponse, ToolArgumentsError
 from crs.resilience import ErrorType, classify
 from crs.store import ContextReferenceStore
+from crs.telemetry import SpanAttr, SpanScope, TelemetrySpan, agent_span
 from crs.tools import ComposioAdapter, Execution
 
 __all__ = ["InDoubtPolicy", "ToolAgent"]
@@ -291,6 +292,12 @@ class ToolAgent:
     # -- the drivers --------------------------------------------------------------------------
 
     def _drive(self, session: _Session, llm: LLMClient) -> AgentRun:
+        with self._span(session) as span:
+            run = self._drive_steps(session, llm)
+            _report(span, run)
+        return run
+
+    def _drive_steps(self, session: _Session, llm: LLMClient) -> AgentRun:
         while True:
             work = session.next_work()
             if work is None:
@@ -306,6 +313,12 @@ class ToolAgent:
                 self._run_calls(session, work)
 
     async def _adrive(self, session: _Session) -> AgentRun:
+        async with self._span(session) as span:
+            run = await self._adrive_steps(session)
+            _report(span, run)
+        return run
+
+    async def _adrive_steps(self, session: _Session) -> AgentRun:
         while True:
             work = session.next_work()
             if work is None:
@@ -319,6 +332,10 @@ class ToolAgent:
                     session.answered(response)
             else:
                 await self._arun_calls(session, work)
+
+    def _span(self, session: _Session) -> SpanScope:
+        """The ``crs.agent.run`` span: LLM calls and tool executions of the run nest under it."""
+        return agent_span("ToolAgent", run_id=session.state.session_id, clock=self._clock)
 
     async def _acomplete(self, messages: list[dict[str, Any]]) -> LLMResponse:
         llm = self._llm
@@ -639,3 +656,10 @@ def _policy(value: object) -> str:
             hint="'report' (default) never repeats a side effect that may have happened",
         )
     return str(value)
+
+
+def _report(span: TelemetrySpan, run: AgentRun) -> None:
+    """The run's outcome on its span: steps taken, and the failure when it failed."""
+    span.set(SpanAttr.AGENT_STEPS, len(run.steps))
+    if run.error is not None:
+        span.fail(run.error)

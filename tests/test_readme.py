@@ -17,7 +17,11 @@ README = Path(__file__).parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
 
-TEST_SECTIONS = ("Break it on purpose", "A tool agent that survives a crash")
+TEST_SECTIONS = (
+    "Quick start: the three uses",
+    "Break it on purpose",
+    "A tool agent that survives a crash",
+)
 
 
 def _section(title: str) -> str:
@@ -36,7 +40,7 @@ FAULT_TESTS = [
 
 def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 6
-    assert len(FAULT_TESTS) >= 5
+    assert len(FAULT_TESTS) >= 8
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
@@ -47,7 +51,11 @@ def test_readme_example_runs(code: str) -> None:
 @pytest.mark.parametrize("code", FAULT_TESTS, ids=[f"faults{i}" for i in range(len(FAULT_TESTS))])
 def test_readme_fault_recipes_pass_under_pytest(pytester: pytest.Pytester, code: str) -> None:
     pytester.makepyfile(test_readme_recipe=code)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    # Record mode "once": a cassette example records its session (from the sandbox) on this
+    # first and only run, as a user's first run would; crs-ci: reproducible Hypothesis draws.
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-q", "--crs-record-mode=once", "--crs-hypothesis-profile=crs-ci"
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) == len(re.findall(r"^def test_", code, re.M)), result.stdout
     assert set(outcomes) <= {"passed", "seconds"}, result.stdout

@@ -36,7 +36,7 @@ from crs.llm import LLMResponse, LLMUsage
 from crs.resilience import ErrorType
 from crs.store import ContextReferenceStore
 from crs.store._codec import json_field_problem
-from crs.store._heads import HeadSlots, release
+from crs.store._heads import HeadSlots, give_back, release
 from crs.tools import Execution
 from crs.tools._journal import _execution_from, _record
 
@@ -545,8 +545,8 @@ class Checkpoints:
             raise
         try:
             dropped = self._slots.write(state.generation, ref)
-        except HeadConflictError:  # the swap certainly did not happen: the document is garbage
-            release(self._store, ref)
+        except HeadConflictError:  # the swap did not happen: our hold on the document goes
+            give_back(self._store, ref)
             state.generation -= 1
             raise
         # Anything else (an interrupt, a dying process) may have struck after the swap, when a

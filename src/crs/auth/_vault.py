@@ -64,7 +64,7 @@ from crs.errors import (
 )
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
-from crs.store._heads import release
+from crs.store._heads import give_back, release
 
 __all__ = ["CredentialInfo", "CredentialVault"]
 
@@ -497,8 +497,8 @@ class CredentialVault:
             index_ref = self._store.store(doc.to_json(self._name), INDEX_METADATA)
             try:
                 dropped = self._slots.write(doc.generation, index_ref)
-            except BaseException:
-                release(self._store, index_ref)
+            except Exception:  # the slot did not move: our hold on the index document goes
+                give_back(self._store, index_ref)
                 raise
         except BaseException:
             for ref in new_refs:

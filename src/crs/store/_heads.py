@@ -21,7 +21,7 @@ import logging
 from crs.errors import ContextLookupError, HeadConflictError
 from crs.store._store import ContextReferenceStore
 
-__all__ = ["HeadSlots", "release"]
+__all__ = ["HeadSlots", "give_back", "release"]
 
 _log = logging.getLogger("crs.store")
 
@@ -150,3 +150,18 @@ def release(store: ContextReferenceStore, ref: str) -> None:
         pass
     except Exception:
         _log.warning("could not delete %s from the store", ref, exc_info=True)
+
+
+def give_back(store: ContextReferenceStore, ref: str) -> None:
+    """Drop the one holder this writer took on ``ref`` (a document whose commit lost its swap).
+
+    Not :func:`release`: a concurrent writer that won may have stored byte-identical content —
+    the same reference — and its head now points there; only our own holder is ours to drop.
+    A failure only leaves garbage, so it is logged.
+    """
+    try:
+        store.delete(ref)
+    except ContextLookupError:
+        pass
+    except Exception:
+        _log.warning("could not release %s in the store", ref, exc_info=True)

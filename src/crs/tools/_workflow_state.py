@@ -24,7 +24,7 @@ from typing import Any, Final
 from crs._options import reject_unknown_keys
 from crs.errors import ConfigError, ContextLookupError, WorkflowError, WorkflowNotFoundError
 from crs.store import ContextReferenceStore
-from crs.store._heads import HeadSlots, release
+from crs.store._heads import HeadSlots, give_back, release
 from crs.tools._workflow_definition import StepKind, WorkflowDefinition
 
 __all__ = [
@@ -410,8 +410,8 @@ class Checkpoints:
         ref = self._store.store(state.to_json(), RUN_METADATA)
         try:
             dropped = self._slots.write(state.generation, ref)
-        except Exception:  # the slot did not move (a lost race): the document is nobody's
-            release(self._store, ref)
+        except Exception:  # the slot did not move (a lost race): our hold on the document goes
+            give_back(self._store, ref)
             raise
         # A BaseException (Ctrl-C, cancellation) may strike after the swap: the document is then
         # the head, so it is left in place; at worst it is garbage, never a dangling pointer.

@@ -55,22 +55,36 @@ class HeadSlots:
         """Slot name → (generation, target reference), as last read or written."""
 
     def read(self) -> list[tuple[int, str]]:
-        """Both pointers, newest generation first (empty for an owner that never wrote)."""
+        """Both pointers, newest generation first (empty for an owner that never wrote).
+
+        A pure lookup (:meth:`ContextReferenceStore.find`): probing by storing the slot content
+        and deleting it again could delete another writer's first commit made in between.
+        """
         self.pointers = {}
+        self._refs = {}
+        for name, pointer in self._look():
+            if pointer is not None:
+                self.pointers[name] = pointer
+        return sorted(self.pointers.values(), reverse=True)
+
+    def _look(self) -> list[tuple[str, tuple[int, str] | None]]:
+        """Each existing slot's pointer (``None`` when unreadable), remembering its reference."""
+        found: list[tuple[str, tuple[int, str] | None]] = []
         for name in ("A", "B"):
-            # Storing the fixed content is the only way to learn its reference; the extra
-            # holder this takes is released at once, which also removes a slot that did not
-            # exist before.
-            ref = self._store.store(self._content(name))
+            ref = self._store.find(self._content(name))
+            if ref is None:
+                continue
             self._refs[name] = ref
             try:
                 extra = self._store.get_metadata(ref).extra
-            finally:
-                self._store.delete(ref)
+            except ContextLookupError:
+                continue
             generation, index = extra.get("generation"), extra.get("index")
             if isinstance(generation, int) and isinstance(index, str):
-                self.pointers[name] = (generation, index)
-        return sorted(self.pointers.values(), reverse=True)
+                found.append((name, (generation, index)))
+            else:
+                found.append((name, None))
+        return found
 
     def write(self, generation: int, target: str) -> str | None:
         """Point slot ``"AB"[generation % 2]`` at ``target``; returns the target it dropped.
@@ -114,18 +128,11 @@ class HeadSlots:
         """The newest (generation, target) the slots hold now, read without writing.
 
         Lets an owner notice that another object on the same store and name committed since
-        its own last look; ``None`` when neither slot can be read.
+        its own last look — including into a slot that did not exist then; ``None`` when
+        neither slot can be read.
         """
-        found = []
-        for ref in self._refs.values():
-            try:
-                extra = self._store.get_metadata(ref).extra
-            except ContextLookupError:
-                continue
-            generation, index = extra.get("generation"), extra.get("index")
-            if isinstance(generation, int) and isinstance(index, str):
-                found.append((generation, index))
-        return max(found, default=None)
+        pointers = [pointer for _name, pointer in self._look() if pointer is not None]
+        return max(pointers, default=None)
 
     def in_use(self) -> set[str]:
         return {target for _generation, target in self.pointers.values()}

@@ -207,6 +207,25 @@ class RedisTier:
             self.dedup_hits += existed
         return key
 
+    def find(self, content: object) -> bytes | None:
+        """The key ``content`` lives under now, or ``None``: a read, no holder taken."""
+        encoded = encode(content, self._compressor)
+        digest = self._fingerprint(encoded.kind, encoded.raw)
+        check = _check_of(encoded.kind, encoded.raw)
+        now = self._now()
+        for probe in range(_MAX_PROBES):
+            key = digest if probe == 0 else digest + bytes((probe,))
+            with self._talking("read from"):
+                stored, expiry = _bytes_list(self._client.hmget(self._item(key), [b"c", b"e"]))
+                gone = None if stored is not None else _opt_bytes(self._client.get(self._gone(key)))
+            if stored is None:
+                if gone is not None and gone != check:
+                    continue  # another content's old slot: store() would probe past it too
+                return None
+            if stored == check:
+                return None if _expired(_float(expiry), now) else key
+        return None
+
     def swap(
         self, content: object, metadata: Mapping[str, Any] | None, expect: Mapping[str, Any]
     ) -> bytes | None:

@@ -334,6 +334,28 @@ class ContextReferenceStore:
             self._check_open()
             return self._purge_expired(self._now())
 
+    def find(self, content: object) -> str | None:
+        """The reference ``content`` has in the store now, or ``None`` — without storing it.
+
+        No holder is taken and nothing is written, which is what lets named state (the head
+        slots behind checkpoints and indexes) be looked up while another process may be creating
+        it: a store-then-delete probe could delete that process's first write.
+        """
+        if self._shared is not None:
+            self._check_open()
+            found = self._shared.find(content)
+            return None if found is None else REF_PREFIX + found.hex()
+        encoded = encode(content, self._compressor)
+        digest = self._fingerprint(encoded.kind, encoded.raw)
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            self._purge_expired(now)
+            key, row = self._locate(digest, encoded, now)
+            if key in self._tier or row is not None:
+                return REF_PREFIX + key.hex()
+        return None
+
     def swap_metadata(
         self,
         content: object,

@@ -197,8 +197,8 @@ def _agent(where: _Address, store: ContextReferenceStore, stack: contextlib.Exit
     policy = RetryPolicy(stop=stop_after_attempt(4), wait=wait_exponential(1, 8), idempotent=True)
     config = LLMConfig(model=MODEL, retry_policy=policy)
     client = stack.enter_context(LLMClient(config, api_key=where.api_key, base_url=where.openai))
-    # One tool at a time: vcrpy's interception of requests (composio-core) is not thread-safe —
-    # a request sent while another thread's is in flight can miss the cassette.
+    # One tool at a time: concurrent tools would interleave composio-core's schema fetches
+    # differently from run to run, and each replay must send what was recorded.
     adapter = ComposioAdapter(store, backend, retry_policy=policy)
     return ToolAgent(client, adapter, tools=TOOLS, max_concurrency=1)
 

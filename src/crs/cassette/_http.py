@@ -24,8 +24,11 @@ replays unchanged with faults added: the retry after the fault consumes the one 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http
 import json
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -133,16 +136,67 @@ class VcrBridge:
 @contextlib.contextmanager
 def intercepting(bridge: VcrBridge) -> Iterator[VcrBridge]:
     """Route httpx2, httpx, requests and aiohttp through ``bridge`` for the block."""
-    from vcr.patch import CassettePatcherBuilder
+    from vcr import patch as vcr_patch
     from vcr.stubs import httpx_stubs
 
     original = httpx_stubs._deserialize_response
     with contextlib.ExitStack() as stack:
-        for patcher in CassettePatcherBuilder(bridge).build():
+        for patcher in vcr_patch.CassettePatcherBuilder(bridge).build():
             stack.enter_context(patcher)
         httpx_stubs._deserialize_response = _streaming(original)
         stack.callback(setattr, httpx_stubs, "_deserialize_response", original)
+        stack.enter_context(_serialised_connections(vcr_patch))
         yield bridge
+
+
+#: Held while vcrpy has the real connection classes back in, and while a pool makes or hands out
+#: a connection (see _serialised_connections).
+_CONNECTIONS = threading.RLock()
+
+
+@contextlib.contextmanager
+def _serialised_connections(vcr_patch: Any) -> Iterator[None]:
+    """Close vcrpy's window in which a request from another thread escapes the cassette.
+
+    To build or connect the real connection behind an intercepted one, vcrpy's
+    ``force_reset()`` puts the real classes back — process-wide — for that moment. A thread
+    whose urllib3 pool makes a connection meanwhile gets a real ``HTTPConnection``, and its
+    request is neither recorded nor replayed (seen with two threads on one composio-core
+    toolset). Holding one lock around ``force_reset`` and around the pools' connection
+    creation and checkout serialises exactly those moments; the requests themselves still run
+    in parallel.
+    """
+    saved: list[tuple[Any, str, Any]] = [(vcr_patch, "force_reset", vcr_patch.force_reset)]
+    real_reset = vcr_patch.force_reset
+
+    @contextlib.contextmanager
+    def force_reset() -> Iterator[None]:
+        with _CONNECTIONS, real_reset():
+            yield
+
+    vcr_patch.force_reset = force_reset
+    cpool = sys.modules.get("urllib3.connectionpool")  # vcrpy imported it if it is installed
+    if cpool is not None:
+        for pool_class in (cpool.HTTPConnectionPool, cpool.HTTPSConnectionPool):
+            for name in ("_new_conn", "_get_conn"):
+                current = pool_class.__dict__.get(name)
+                if current is not None:
+                    saved.append((pool_class, name, current))
+                    setattr(pool_class, name, _locked(current))
+    try:
+        yield
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with _CONNECTIONS:
+            return method(*args, **kwargs)
+
+    return serialised
 
 
 # -- conversions -----------------------------------------------------------------------------

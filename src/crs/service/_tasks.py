@@ -17,7 +17,6 @@ whoever holds a task id, and end up in logs.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import uuid
@@ -32,7 +31,7 @@ from crs.errors import ContextLookupError, HeadConflictError
 from crs.service._errors import TaskError, TaskIdError, TaskNotFoundError, TaskStateError
 from crs.store import ContextReferenceStore
 from crs.store._codec import json_field_problem
-from crs.store._heads import HeadSlots, release
+from crs.store._heads import HeadSlots, give_back, release
 
 __all__ = [
     "SUCCESS_STATUSES",
@@ -44,7 +43,6 @@ __all__ = [
     "outcome_status",
 ]
 
-_log = logging.getLogger("crs.service")
 
 RECORD_FORMAT: Final = "crs.service.task"
 FORMAT_VERSION: Final = 1
@@ -404,7 +402,7 @@ class TaskBoard:
             # Give back only this writer's hold: the store is content-addressed, so a racing
             # writer that won with an identical record (same state, same clock reading) holds
             # the very same item, and deleting it outright would delete the winner's record.
-            _unhold(self.store, ref)
+            give_back(self.store, ref)
             raise
         if dropped is not None and dropped not in slots.in_use():
             release(self.store, dropped)
@@ -429,15 +427,6 @@ class TaskBoard:
             hint="the store lost items (an in-memory store past its cache_size?) or was "
             "changed outside the service; use a disk- or Redis-backed store",
         )
-
-
-def _unhold(store: ContextReferenceStore, ref: str) -> None:
-    try:
-        store.delete(ref)
-    except ContextLookupError:
-        pass
-    except Exception:
-        _log.warning("could not release %s in the store", ref, exc_info=True)
 
 
 def _text(data: dict[str, Any], key: str) -> str:

@@ -36,7 +36,7 @@ from crs.llm import LLMResponse, LLMUsage
 from crs.resilience import ErrorType
 from crs.store import ContextReferenceStore
 from crs.store._codec import json_field_problem
-from crs.store._heads import HeadSlots, give_back, release
+from crs.store._heads import HeadSlots
 from crs.tools import Execution
 from crs.tools._journal import _execution_from, _record
 
@@ -544,26 +544,16 @@ class Checkpoints:
             state.generation -= 1
             raise
         try:
-            dropped = self._slots.write(state.generation, ref)
-        except HeadConflictError:  # the swap did not happen: our hold on the document goes
-            give_back(self._store, ref)
+            self._slots.commit(state.generation, ref)  # an interrupt after the swap keeps it
+        except HeadConflictError:
             state.generation -= 1
             raise
-        # Anything else (an interrupt, a dying process) may have struck after the swap, when a
-        # slot already points at the document: it stays. Deleting it here would leave the
-        # session's newest checkpoint unreadable; at worst it is an unreferenced item.
         self._head = (state.generation, ref)
-        if dropped is not None and dropped not in self._slots.in_use():
-            release(self._store, dropped)
         return ref
 
     def forget(self) -> bool:
-        pointers = self._slots.read()
-        for _generation, ref in pointers:
-            release(self._store, ref)
-        self._slots.clear()
         self._head = None
-        return bool(pointers)
+        return self._slots.forget()
 
     def _unreadable(self, generation: int, problem: str) -> AgentSessionError:
         return AgentSessionError(

@@ -64,7 +64,7 @@ from crs.errors import (
 )
 from crs.store import ContextReferenceStore
 from crs.store._codec import serialize
-from crs.store._heads import give_back, release
+from crs.store._heads import release
 
 __all__ = ["CredentialInfo", "CredentialVault"]
 
@@ -495,19 +495,13 @@ class CredentialVault:
         doc = IndexDoc(self._doc.generation + 1, header, entries)
         try:
             index_ref = self._store.store(doc.to_json(self._name), INDEX_METADATA)
-            try:
-                dropped = self._slots.write(doc.generation, index_ref)
-            except Exception:  # the slot did not move: our hold on the index document goes
-                give_back(self._store, index_ref)
-                raise
+            self._slots.commit(doc.generation, index_ref)
         except BaseException:
             for ref in new_refs:
                 release(self._store, ref)
             raise
         self._doc = doc
         self._head = (doc.generation, index_ref)
-        if dropped is not None and dropped not in self._slots.in_use():
-            release(self._store, dropped)
 
     def _entry(self, user_id: str, app: str) -> Entry:
         entry = self._doc.entries.get((user_id, app))

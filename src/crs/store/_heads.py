@@ -124,6 +124,32 @@ class HeadSlots:
         self.pointers[name] = (generation, target)
         return None if previous is None else previous[1]
 
+    def commit(self, generation: int, document: str) -> None:
+        """Make ``document`` (just stored by this writer) generation ``generation``, then release
+        the document the slot pointed at before, unless the other slot still needs it.
+
+        The commit protocol every owner of checkpoints or indexes follows. When the swap is lost
+        (:class:`HeadConflictError`, or any error before it happened) only this writer's hold on
+        ``document`` is given back. An interrupt (a ``BaseException``) may strike after the swap,
+        when a slot already points at the document: it is then left in place — at worst garbage,
+        never a dangling head.
+        """
+        try:
+            dropped = self.write(generation, document)
+        except Exception:
+            give_back(self._store, document)
+            raise
+        if dropped is not None and dropped not in self.in_use():
+            release(self._store, dropped)
+
+    def forget(self) -> bool:
+        """Release every document the slots point at and the slots; ``False`` if there were none."""
+        pointers = self.read()
+        for _generation, ref in pointers:
+            release(self._store, ref)
+        self.clear()
+        return bool(pointers)
+
     def newest(self) -> tuple[int, str] | None:
         """The newest (generation, target) the slots hold now, read without writing.
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 from crs._options import reject_unknown_keys
 from crs.errors import ConfigError, ContextLookupError, WorkflowError, WorkflowNotFoundError
 from crs.store import ContextReferenceStore
-from crs.store._heads import HeadSlots, give_back, release
+from crs.store._heads import HeadSlots
 from crs.tools._workflow_definition import StepKind, WorkflowDefinition
 
 __all__ = [
@@ -408,26 +408,14 @@ class Checkpoints:
                 "where it is",
             )
         ref = self._store.store(state.to_json(), RUN_METADATA)
-        try:
-            dropped = self._slots.write(state.generation, ref)
-        except Exception:  # the slot did not move (a lost race): our hold on the document goes
-            give_back(self._store, ref)
-            raise
-        # A BaseException (Ctrl-C, cancellation) may strike after the swap: the document is then
-        # the head, so it is left in place; at worst it is garbage, never a dangling pointer.
+        self._slots.commit(state.generation, ref)  # an interrupt after the swap keeps it
         self._head = (state.generation, ref)
-        if dropped is not None and dropped not in self._slots.in_use():
-            release(self._store, dropped)
         return ref
 
     def forget(self) -> bool:
         """Delete every checkpoint of the run and its head slots; ``False`` if it had none."""
-        pointers = self._slots.read()
-        for _generation, ref in pointers:
-            release(self._store, ref)
-        self._slots.clear()
         self._head = None
-        return bool(pointers)
+        return self._slots.forget()
 
     def _unreadable(self, generation: int, problem: str) -> WorkflowError:
         return WorkflowError(
